@@ -1,0 +1,167 @@
+"""Controllers (C): flat parameter vectors <-> weights, and batched actions for many candidates.
+
+CMA-ES optimises a flat vector per candidate; a population is an array (K, P). Every function here
+works on the whole population at once: inputs (K, E, I) for E rollouts per candidate.
+
+Modes (the paper's variants):
+- ``zh``: a = tanh(W [z, h] + b) (carracing: 288 -> 3, 867 params), or [z, c, h] when the
+  experiment feeds the cell state too (doomrnn: 1088 -> 1, no bias, 1088 params).
+- ``z``: a = tanh(W z + b), V only.
+- ``z_hidden``: a = tanh(W2 tanh(W1 z + b1) + b2) with 40 hidden units (carracing: 1443 params).
+
+Flat layout: for each layer, W (I, O) row-major, then b (O) when the layer has a bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from worldmodels.experiments import CONTROLLER_MODES, Experiment
+
+
+@dataclass(frozen=True)
+class ControllerSpec:
+    """Shape of a controller: layer sizes and which layers carry a bias."""
+
+    layer_sizes: tuple[int, ...]  # (input, [hidden,] output)
+    biases: tuple[bool, ...]  # one per layer
+
+    @property
+    def input_size(self) -> int:
+        """Width of the controller's input vector."""
+        return self.layer_sizes[0]
+
+    @property
+    def output_size(self) -> int:
+        """Number of continuous actions the controller emits."""
+        return self.layer_sizes[-1]
+
+    @property
+    def num_params(self) -> int:
+        """Length of the flat parameter vector."""
+        total = 0
+        for (n_in, n_out), bias in zip(self._layers(), self.biases, strict=True):
+            total += n_in * n_out + (n_out if bias else 0)
+        return total
+
+    def _layers(self) -> list[tuple[int, int]]:
+        return list(zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
+
+
+def controller_spec(exp: Experiment, mode: str = "zh") -> ControllerSpec:
+    """The controller of experiment `exp` in `mode` ('zh', 'z' or 'z_hidden')."""
+    if mode not in CONTROLLER_MODES:
+        raise ValueError(f"unknown controller mode {mode!r}; known: {', '.join(CONTROLLER_MODES)}")
+    if mode == "zh":
+        n_in = exp.z_size + exp.rnn_size * (2 if exp.controller_uses_cell else 1)
+        return ControllerSpec((n_in, exp.action_size), (exp.controller_bias,))
+    if mode == "z":
+        return ControllerSpec((exp.z_size, exp.action_size), (exp.controller_bias,))
+    return ControllerSpec(
+        (exp.z_size, exp.controller_hidden, exp.action_size), (True, exp.controller_bias)
+    )
+
+
+def controller_input(
+    spec: ControllerSpec, z: np.ndarray, h: np.ndarray, c: np.ndarray
+) -> np.ndarray:
+    """Assemble the controller's input (..., I) from z (..., Z) and LSTM state h, c (..., H).
+
+    Uses [z] for z-only controllers, [z, h] or [z, c, h] otherwise, chosen by the input width.
+    """
+    z_size = z.shape[-1]
+    if spec.input_size == z_size:
+        return z
+    if spec.input_size == z_size + h.shape[-1]:
+        return np.concatenate([z, h], axis=-1)
+    return np.concatenate([z, c, h], axis=-1)
+
+
+class Controller:
+    """A population of K controllers built from flat parameters (K, P) (or one vector (P,))."""
+
+    def __init__(self, spec: ControllerSpec, params: np.ndarray):
+        params = np.asarray(params, dtype=np.float32)
+        if params.ndim == 1:
+            params = params[None]
+        if params.ndim != 2 or params.shape[1] != spec.num_params:
+            raise ValueError(
+                f"controller expects parameters (K, {spec.num_params}), got {params.shape}"
+            )
+        self.spec = spec
+        self.layers = unflatten(spec, params)
+
+    @property
+    def population(self) -> int:
+        """Number of candidates K."""
+        return self.layers[0][0].shape[0]
+
+    def act(self, x: np.ndarray) -> np.ndarray:
+        """Raw actions in (-1, 1): x (K, E, I) -> (K, E, O); candidate k acts on x[k]."""
+        for weight, bias in self.layers:
+            x = np.matmul(x, weight)
+            if bias is not None:
+                x += bias[:, None, :]
+            x = np.tanh(x)
+        return x
+
+    def act_rows(self, x: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+        """Raw actions for rows of mixed candidates: x (N, I), candidate (N,) ints -> (N, O)."""
+        for weight, bias in self.layers:
+            x = np.einsum("ni,nio->no", x, weight[candidate])
+            if bias is not None:
+                x = x + bias[candidate]
+            x = np.tanh(x)
+        return x
+
+
+def unflatten(
+    spec: ControllerSpec, params: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Flat parameters (K, P) -> per layer (W (K, I, O), b (K, O) or None), as views."""
+    layers: list[tuple[np.ndarray, np.ndarray | None]] = []
+    k, offset = params.shape[0], 0
+    for (n_in, n_out), has_bias in zip(spec._layers(), spec.biases, strict=True):
+        weight = params[:, offset : offset + n_in * n_out].reshape(k, n_in, n_out)
+        offset += n_in * n_out
+        bias = None
+        if has_bias:
+            bias = params[:, offset : offset + n_out]
+            offset += n_out
+        layers.append((weight, bias))
+    return layers
+
+
+def flatten(layers: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """Inverse of :func:`unflatten`: per-layer (W (K, I, O), b (K, O) or None) -> (K, P)."""
+    parts = []
+    for weight, bias in layers:
+        parts.append(weight.reshape(weight.shape[0], -1))
+        if bias is not None:
+            parts.append(bias)
+    return np.concatenate(parts, axis=1)
+
+
+def carracing_action(a: np.ndarray) -> np.ndarray:
+    """Raw controller output (..., 3) in (-1, 1) -> CarRacing action [steer, gas, brake].
+
+    steer = a0 in (-1, 1); gas = (a1 + 1) / 2 in (0, 1); brake = clip(a2, 0, 1).
+    """
+    return np.stack([a[..., 0], (a[..., 1] + 1.0) / 2.0, np.clip(a[..., 2], 0.0, 1.0)], axis=-1)
+
+
+TAKECOVER_NOOP, TAKECOVER_RIGHT, TAKECOVER_LEFT = 0, 1, 2  # VizdoomTakeCover-v1 Discrete(3)
+
+
+def takecover_action(a: np.ndarray) -> np.ndarray:
+    """Raw controller output (..., 1) -> VizdoomTakeCover-v1 discrete action (...,) int64.
+
+    a < -1/3 is MOVE_LEFT (2), a > 1/3 is MOVE_RIGHT (1), otherwise no-op (0).
+    """
+    a = a[..., 0]
+    out = np.full(a.shape, TAKECOVER_NOOP, dtype=np.int64)
+    out[a > 1.0 / 3.0] = TAKECOVER_RIGHT
+    out[a < -1.0 / 3.0] = TAKECOVER_LEFT
+    return out

@@ -1,0 +1,145 @@
+"""The experiment registry: every number that differs between carracing and doomrnn lives here.
+
+An :class:`Experiment` describes the models (V, M, C) of one experiment; a :class:`Preset` scales the
+pipeline (data volume, epochs, generations). Code elsewhere never branches on the experiment's name:
+it reads these fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+EXPERIMENT_NAMES = ("carracing", "doomrnn")
+PRESET_NAMES = ("paper", "small", "smoke")
+CONTROLLER_MODES = ("zh", "z", "z_hidden")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Scale of one pipeline run. `paper` is the reference's scale; `small` fits one 2-core machine
+    in about three hours; `smoke` runs the whole pipeline in a couple of minutes for tests."""
+
+    name: str
+    extract_episodes: int  # episodes recorded in total
+    vae_epochs: int
+    vae_batch_size: int
+    rnn_steps: int  # optimiser steps for M
+    rnn_batch_size: int
+    rnn_seq_len: int  # input steps per training sequence
+    population: int
+    num_episode: int
+    generations: int
+    eval_steps: int
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Everything that defines one experiment's models and environment.
+
+    Sizes: frames are `frame_size` x `frame_size` x 3 uint8; V maps a frame to `z_size` floats;
+    M's input is z + action (+ restart flag when `use_restart`), its LSTM has `rnn_size` units and
+    its head a `num_mixture`-component 1-D Gaussian mixture per z dimension (+ a done logit when
+    `predict_done`). The controller sees [z, h] or [z, c, h] (`controller_uses_cell`).
+    """
+
+    name: str
+    env_id: str
+    z_size: int
+    action_size: int  # continuous actions the controller emits and M receives
+    rnn_size: int
+    num_mixture: int
+    use_restart: bool  # M's input carries the restart (episode start) flag
+    predict_done: bool  # M's head has a done logit
+    controller_uses_cell: bool  # controller input includes the LSTM cell state c
+    controller_bias: bool
+    max_frames: int  # episode cap in environment steps
+    temperature: float  # dream sampling temperature tau
+    kl_tolerance: float = 0.5
+    vae_learning_rate: float = 1e-4
+    rnn_learning_rate: float = 1e-3
+    rnn_min_learning_rate: float = 1e-3  # equal to rnn_learning_rate: no decay
+    rnn_decay_rate: float = 1.0
+    rnn_grad_clip: float = 1.0
+    done_weight: float = 10.0  # weight of done frames in the done cross-entropy
+    frame_size: int = 64
+    controller_hidden: int = 40  # hidden units of the `z_hidden` controller variant
+    presets: dict[str, Preset] = field(default_factory=dict, compare=False)
+
+    @property
+    def rnn_input_size(self) -> int:
+        """Width of M's input vector: z, action and (optionally) the restart flag."""
+        return self.z_size + self.action_size + int(self.use_restart)
+
+    @property
+    def rnn_output_size(self) -> int:
+        """Width of M's head: 3 * num_mixture per z dimension plus the optional done logit."""
+        return self.z_size * self.num_mixture * 3 + int(self.predict_done)
+
+    def preset(self, name: str) -> Preset:
+        """The preset called `name`; raises ValueError naming the known presets otherwise."""
+        if name not in self.presets:
+            raise ValueError(f"unknown preset {name!r} for {self.name}; known: {', '.join(self.presets)}")
+        return self.presets[name]
+
+    def with_overrides(self, **changes: object) -> Experiment:
+        """A copy with some fields replaced (used by command-line flags)."""
+        return dataclasses.replace(self, **changes)
+
+
+CARRACING = Experiment(
+    name="carracing",
+    env_id="CarRacing-v3",
+    z_size=32,
+    action_size=3,
+    rnn_size=256,
+    num_mixture=5,
+    use_restart=False,
+    predict_done=False,
+    controller_uses_cell=False,
+    controller_bias=True,
+    max_frames=1000,
+    temperature=1.0,
+    presets={
+        "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
+        "small": Preset("small", 200, 10, 100, 600, 20, 999, 16, 4, 60, 10),
+        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
+    },
+)
+
+DOOMRNN = Experiment(
+    name="doomrnn",
+    env_id="VizdoomTakeCover-v1",
+    z_size=64,
+    action_size=1,
+    rnn_size=512,
+    num_mixture=5,
+    use_restart=True,
+    predict_done=True,
+    controller_uses_cell=True,
+    controller_bias=False,
+    max_frames=2100,
+    temperature=1.25,  # the reference code and blog; the paper's text says 1.15
+    rnn_min_learning_rate=1e-5,
+    rnn_decay_rate=0.99999,
+    presets={
+        "paper": Preset("paper", 12800, 10, 100, 24400, 100, 499, 64, 16, 1800, 25),
+        "small": Preset("small", 400, 10, 100, 2000, 50, 499, 32, 8, 200, 25),
+        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
+    },
+)
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (CARRACING, DOOMRNN)}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The registered experiment called `name` ('carracing' or 'doomrnn').
+
+    Raises ValueError with the known names for anything else.
+    """
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown experiment {name!r}; known: {', '.join(EXPERIMENT_NAMES)}"
+        ) from None

@@ -1,0 +1,233 @@
+"""Keras 3 models that train V and M. Only the training stages import this module (TensorFlow).
+
+Rollouts use the numpy twins in :mod:`worldmodels.vae` and :mod:`worldmodels.mdnrnn`; weights move
+between the two as dicts of arrays named as in `vae_weight_shapes` / `rnn_weight_shapes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+from worldmodels.experiments import Experiment  # noqa: E402
+from worldmodels.vae import DECODER_DECONVS, ENCODER_CONVS, FRAME_SHAPE, STRIDE  # noqa: E402
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def vae_loss(
+    x: keras.KerasTensor, recon: keras.KerasTensor, mu: keras.KerasTensor,
+    logvar: keras.KerasTensor, kl_tolerance: float,
+) -> tuple[keras.KerasTensor, keras.KerasTensor, keras.KerasTensor]:
+    """The reference's VAE loss for a batch of frames (N, 64, 64, 3) in [0, 1] and latents (N, z).
+
+    Returns (total, reconstruction, kl): reconstruction is the per-image sum of squared errors,
+    kl the per-image KL divergence floored at kl_tolerance * z_size; both averaged over the batch.
+    """
+    z_size = mu.shape[-1]
+    r_loss = ops.mean(ops.sum(ops.square(x - recon), axis=(1, 2, 3)))
+    kl = -0.5 * ops.sum(1.0 + logvar - ops.square(mu) - ops.exp(logvar), axis=1)
+    kl_loss = ops.mean(ops.maximum(kl, kl_tolerance * z_size))
+    return r_loss + kl_loss, r_loss, kl_loss
+
+
+class ConvVAE(keras.Model):
+    """The reference ConvVAE: `encode(x) -> (mu, logvar)`, `decode(z) -> frames`.
+
+    Calling the model on frames (N, 64, 64, 3) float32 in [0, 1] returns (reconstruction, mu, logvar)
+    with a reparameterised sample z = mu + exp(logvar / 2) * eps in between. `fit` on a dataset of
+    frames trains it with :func:`vae_loss`.
+    """
+
+    def __init__(self, z_size: int, kl_tolerance: float = 0.5, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.z_size = z_size
+        self.kl_tolerance = kl_tolerance
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.enc_convs = [
+            layers.Conv2D(f, k, strides=STRIDE, activation="relu", name=f"enc_conv{i}")
+            for i, (f, k) in enumerate(ENCODER_CONVS, 1)
+        ]
+        self.enc_fc_mu = layers.Dense(z_size, name="enc_fc_mu")
+        self.enc_fc_log_var = layers.Dense(z_size, name="enc_fc_log_var")
+        self.dec_fc = layers.Dense(4 * 256, name="dec_fc")
+        last = len(DECODER_DECONVS)
+        self.dec_deconvs = [
+            layers.Conv2DTranspose(
+                f, k, strides=STRIDE, activation="sigmoid" if i == last else "relu",
+                name=f"dec_deconv{i}",
+            )
+            for i, (f, k) in enumerate(DECODER_DECONVS, 1)
+        ]
+        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "r_loss", "kl_loss")}
+        self.build((None, *FRAME_SHAPE))
+
+    def build(self, input_shape: tuple) -> None:
+        """Create all weights for frames of `input_shape` (N, 64, 64, 3)."""
+        self.decode(self.encode(keras.KerasTensor(input_shape))[0])
+        self.built = True
+
+    def encode(self, x: keras.KerasTensor) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+        """Frames (N, 64, 64, 3) in [0, 1] -> (mu, logvar), each (N, z)."""
+        for conv in self.enc_convs:
+            x = conv(x)
+        x = ops.reshape(x, (-1, int(np.prod(x.shape[1:]))))
+        return self.enc_fc_mu(x), self.enc_fc_log_var(x)
+
+    def decode(self, z: keras.KerasTensor) -> keras.KerasTensor:
+        """Latents (N, z) -> frames (N, 64, 64, 3) in [0, 1]."""
+        x = ops.reshape(self.dec_fc(z), (-1, 1, 1, 4 * 256))
+        for deconv in self.dec_deconvs:
+            x = deconv(x)
+        return x
+
+    def call(self, x, training=False):
+        """Frames (N, 64, 64, 3) in [0, 1] -> (reconstruction, mu, logvar)."""
+        mu, logvar = self.encode(x)
+        eps = keras.random.normal(ops.shape(mu), seed=self.seed_generator)
+        return self.decode(mu + ops.exp(0.5 * logvar) * eps), mu, logvar
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras hook: :func:`vae_loss` of the frames `x` and the model's output `y_pred`."""
+        recon, mu, logvar = y_pred
+        total, r_loss, kl_loss = vae_loss(x, recon, mu, logvar, self.kl_tolerance)
+        for name, value in (("loss", total), ("r_loss", r_loss), ("kl_loss", kl_loss)):
+            self.loss_trackers[name].update_state(value)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras hook: report the running means of loss, r_loss and kl_loss."""
+        return {name: t.result() for name, t in self.loss_trackers.items()}
+
+    @property
+    def metrics(self):
+        """Metric objects reset by Keras at each epoch."""
+        return list(self.loss_trackers.values())
+
+    def weight_dict(self) -> dict[str, np.ndarray]:
+        """All weights as a dict named as :func:`worldmodels.vae.vae_weight_shapes`."""
+        return _dense_like_weights(
+            [*self.enc_convs, self.enc_fc_mu, self.enc_fc_log_var, self.dec_fc, *self.dec_deconvs]
+        )
+
+    def set_weight_dict(self, weights: dict[str, np.ndarray]) -> None:
+        """Load weights from a dict named as :func:`worldmodels.vae.vae_weight_shapes`."""
+        for layer in [*self.enc_convs, self.enc_fc_mu, self.enc_fc_log_var, self.dec_fc,
+                      *self.dec_deconvs]:
+            layer.set_weights([weights[f"{layer.name}/kernel"], weights[f"{layer.name}/bias"]])
+
+
+def _dense_like_weights(layer_list: list[layers.Layer]) -> dict[str, np.ndarray]:
+    out = {}
+    for layer in layer_list:
+        kernel, bias = layer.get_weights()
+        out[f"{layer.name}/kernel"], out[f"{layer.name}/bias"] = kernel, bias
+    return out
+
+
+class RestartLSTMCell(layers.LSTMCell):
+    """An LSTM cell whose state is zeroed before every step whose restart flag (the last input
+    column) is 1, so one sequence can span several episodes (doomrnn's training windows)."""
+
+    def call(self, inputs, states, training=False):
+        """One step: inputs (N, I) with the restart flag last; states [h, c] each (N, H)."""
+        keep = 1.0 - inputs[:, -1:]
+        return super().call(inputs, [s * keep for s in states], training=training)
+
+
+def mdn_loss(
+    exp: Experiment, out: keras.KerasTensor, z_next: keras.KerasTensor,
+    done_next: keras.KerasTensor | None = None,
+) -> tuple[keras.KerasTensor, keras.KerasTensor, keras.KerasTensor]:
+    """M's loss for head outputs (N, T, rnn_output_size) and targets z_next (N, T, z).
+
+    Returns (total, z_loss, done_loss). z_loss is the mean over every sample, step and z dimension of
+    -log sum_k pi_k N(z; mu_k, sigma_k). For experiments that predict done, done_loss is the mean
+    sigmoid cross-entropy of the done logit against done_next (N, T) with done frames weighted by
+    `exp.done_weight`; otherwise it is 0.
+    """
+    k, z_size = exp.num_mixture, exp.z_size
+    params = ops.reshape(out[..., : z_size * 3 * k], (*ops.shape(out)[:-1], z_size, 3, k))
+    log_pi = params[..., 0, :] - ops.logsumexp(params[..., 0, :], axis=-1, keepdims=True)
+    mu, log_sigma = params[..., 1, :], params[..., 2, :]
+    y = ops.expand_dims(z_next, -1)
+    log_normal = -0.5 * ops.square((y - mu) * ops.exp(-log_sigma)) - log_sigma - 0.5 * LOG_2PI
+    z_loss = ops.mean(-ops.logsumexp(log_pi + log_normal, axis=-1))
+    if not exp.predict_done:
+        return z_loss, z_loss, ops.zeros_like(z_loss)
+    logit, target = out[..., -1], ops.cast(done_next, out.dtype)
+    # weighted sigmoid cross-entropy: w * t * softplus(-x) + (1 - t) * softplus(x)
+    per_step = exp.done_weight * target * ops.softplus(-logit) + (1.0 - target) * ops.softplus(logit)
+    done_loss = ops.mean(per_step)
+    return z_loss + done_loss, z_loss, done_loss
+
+
+class MDNRNN(keras.Model):
+    """The MDN-RNN for training: inputs (N, T, rnn_input_size) -> (head outputs (N, T, out), h, c).
+
+    `fit(x, y)` with y = (z_next (N, T, z), done_next (N, T)) trains it with :func:`mdn_loss`;
+    gradient clipping by value belongs to the optimizer (`clipvalue=exp.rnn_grad_clip`).
+    """
+
+    def __init__(self, exp: Experiment, **kwargs):
+        super().__init__(**kwargs)
+        self.exp = exp
+        if exp.use_restart:
+            self.lstm = layers.RNN(RestartLSTMCell(exp.rnn_size), return_sequences=True,
+                                   return_state=True, name="lstm")
+        else:
+            self.lstm = layers.LSTM(exp.rnn_size, return_sequences=True, return_state=True,
+                                    name="lstm")
+        self.mdn = layers.Dense(exp.rnn_output_size, name="mdn")
+        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "z_loss", "done_loss")}
+        self.build((None, None, exp.rnn_input_size))
+
+    def build(self, input_shape: tuple) -> None:
+        """Create all weights for inputs of `input_shape` (N, T, rnn_input_size)."""
+        self.lstm.build(input_shape)
+        self.mdn.build((None, self.exp.rnn_size))
+        self.built = True
+
+    def call(self, inputs, initial_state=None, training=False):
+        """inputs (N, T, I), optional initial [h, c] -> (outputs (N, T, O), h (N, H), c (N, H))."""
+        seq, h, c = self.lstm(inputs, initial_state=initial_state, training=training)
+        return self.mdn(seq), h, c
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Keras hook: :func:`mdn_loss` of the head output against y = (z_next, done_next)."""
+        z_next, done_next = y if isinstance(y, (tuple, list)) else (y, None)
+        total, z_loss, done_loss = mdn_loss(self.exp, y_pred[0], z_next, done_next)
+        for name, value in (("loss", total), ("z_loss", z_loss), ("done_loss", done_loss)):
+            self.loss_trackers[name].update_state(value)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras hook: report the running means of loss, z_loss and done_loss."""
+        return {name: t.result() for name, t in self.loss_trackers.items()}
+
+    @property
+    def metrics(self):
+        """Metric objects reset by Keras at each epoch."""
+        return list(self.loss_trackers.values())
+
+    def weight_dict(self) -> dict[str, np.ndarray]:
+        """All weights as a dict named as :func:`worldmodels.mdnrnn.rnn_weight_shapes`."""
+        cell = self.lstm.cell
+        kernel, recurrent, bias = (np.asarray(w) for w in
+                                   (cell.kernel, cell.recurrent_kernel, cell.bias))
+        mdn_kernel, mdn_bias = self.mdn.get_weights()
+        return {"lstm/kernel": kernel, "lstm/recurrent_kernel": recurrent, "lstm/bias": bias,
+                "mdn/kernel": mdn_kernel, "mdn/bias": mdn_bias}
+
+    def set_weight_dict(self, weights: dict[str, np.ndarray]) -> None:
+        """Load weights from a dict named as :func:`worldmodels.mdnrnn.rnn_weight_shapes`."""
+        cell = self.lstm.cell
+        cell.kernel.assign(weights["lstm/kernel"])
+        cell.recurrent_kernel.assign(weights["lstm/recurrent_kernel"])
+        cell.bias.assign(weights["lstm/bias"])
+        self.mdn.set_weights([weights["mdn/kernel"], weights["mdn/bias"]])

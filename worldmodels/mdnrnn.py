@@ -1,0 +1,141 @@
+"""MDN-RNN (M): weight layout, and its batched numpy twin (LSTM step, mixture, sampling).
+
+The Keras model that trains these weights is :class:`worldmodels.keras_models.MDNRNN`. This module
+never imports TensorFlow.
+
+M reads x_t = [z_t, a_t (, restart_t)] and predicts, for every z dimension separately, a
+`num_mixture`-component 1-D Gaussian mixture over z_{t+1} (log pi, mu, log sigma), plus a done
+logit when the experiment predicts done. The head's output row is laid out per z dimension as
+[log pi (K), mu (K), log sigma (K)], followed by the done logit.
+
+LSTM gates use Keras order (i, f, c, o) with a sigmoid recurrent activation; the forget bias is part
+of the trained bias (Keras' unit_forget_bias initialises it to 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from worldmodels.experiments import Experiment
+
+
+def rnn_weight_shapes(exp: Experiment) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every M weight array for experiment `exp` (Keras layout)."""
+    n_in, n_h = exp.rnn_input_size, exp.rnn_size
+    return {
+        "lstm/kernel": (n_in, 4 * n_h),
+        "lstm/recurrent_kernel": (n_h, 4 * n_h),
+        "lstm/bias": (4 * n_h,),
+        "mdn/kernel": (n_h, exp.rnn_output_size),
+        "mdn/bias": (exp.rnn_output_size,),
+    }
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Numerically stable log-softmax along `axis`."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+@dataclass
+class Mixture:
+    """M's prediction for a batch: log_pi, mu, log_sigma each (N, z, K); done_logit (N,) or None."""
+
+    log_pi: np.ndarray
+    mu: np.ndarray
+    log_sigma: np.ndarray
+    done_logit: np.ndarray | None
+
+
+class MDNRNN:
+    """Numpy twin of the MDN-RNN, stepping a batch of independent rollouts one time step at a time.
+
+    `weights` maps the names of :func:`rnn_weight_shapes` to arrays; they are kept as float32.
+    The LSTM's input and recurrent kernels are stacked into one (in + h, 4h) matrix so a step is a
+    single matmul.
+    """
+
+    def __init__(self, weights: dict[str, np.ndarray], exp: Experiment):
+        expected = rnn_weight_shapes(exp)
+        missing = sorted(set(expected) - set(weights))
+        if missing:
+            raise ValueError(f"MDN-RNN weights lack {', '.join(missing)}")
+        self.exp = exp
+        f32 = {k: np.asarray(weights[k], np.float32) for k in expected}
+        self.lstm_kernel = np.concatenate([f32["lstm/kernel"], f32["lstm/recurrent_kernel"]], 0)
+        self.lstm_bias = f32["lstm/bias"]
+        self.mdn_kernel = f32["mdn/kernel"]
+        self.mdn_bias = f32["mdn/bias"]
+
+    def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Zero LSTM state (h, c), each (batch, rnn_size) float32."""
+        h = np.zeros((batch, self.exp.rnn_size), np.float32)
+        return h, h.copy()
+
+    def step(
+        self, x: np.ndarray, h: np.ndarray, c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One LSTM step for a batch: x (N, rnn_input_size), h and c (N, rnn_size) -> new (h, c)."""
+        gates = np.concatenate([x, h], axis=1).astype(np.float32, copy=False) @ self.lstm_kernel
+        gates += self.lstm_bias
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        return h, c
+
+    def head(self, h: np.ndarray) -> np.ndarray:
+        """Raw head output (N, rnn_output_size) from LSTM output h (N, rnn_size)."""
+        return h @ self.mdn_kernel + self.mdn_bias
+
+    def mixture(self, h: np.ndarray) -> Mixture:
+        """M's predicted distribution of the next z (and done logit) from LSTM output h (N, h)."""
+        return split_mixture(self.head(h), self.exp.z_size, self.exp.num_mixture)
+
+
+def split_mixture(out: np.ndarray, z_size: int, num_mixture: int) -> Mixture:
+    """Head output (N, z*3K [+1]) -> :class:`Mixture` with log_pi normalised over the K components."""
+    n = out.shape[0]
+    params = out[:, : z_size * 3 * num_mixture].reshape(n, z_size, 3, num_mixture)
+    done = out[:, -1] if out.shape[1] > z_size * 3 * num_mixture else None
+    return Mixture(log_softmax(params[:, :, 0]), params[:, :, 1], params[:, :, 2], done)
+
+
+def sample_next_z(mix: Mixture, temperature: float, rng: np.random.Generator) -> np.ndarray:
+    """Draw z_{t+1} (N, z) from the mixture at temperature tau.
+
+    The mixture logits are divided by tau, one component is drawn per dimension, and
+    z = mu + sigma * eps * sqrt(tau) with eps ~ N(0, 1).
+    """
+    n, z, k = mix.mu.shape
+    logits = mix.log_pi / temperature
+    probs = np.exp(log_softmax(logits))
+    cumulative = probs.cumsum(axis=-1)
+    u = rng.random((n, z, 1), dtype=np.float32) * cumulative[..., -1:]
+    chosen = np.minimum((u > cumulative).sum(axis=-1), k - 1)[..., None]  # (N, z, 1)
+    mu = np.take_along_axis(mix.mu, chosen, axis=-1)[..., 0]
+    log_sigma = np.take_along_axis(mix.log_sigma, chosen, axis=-1)[..., 0]
+    eps = rng.standard_normal((n, z), dtype=np.float32)
+    return mu + np.exp(log_sigma) * eps * np.float32(np.sqrt(temperature))
+
+
+def done_probability(mix: Mixture) -> np.ndarray:
+    """Predicted probability (N,) that the next step ends the episode; raises if M has no done head."""
+    if mix.done_logit is None:
+        raise ValueError("this MDN-RNN has no done head (experiment.predict_done is False)")
+    return _sigmoid(mix.done_logit)
+
+
+def mixture_nll(mix: Mixture, z_next: np.ndarray) -> np.ndarray:
+    """Negative log-likelihood of z_next (N, z) under the mixture, per dimension: (N, z)."""
+    y = z_next[..., None]
+    log_normal = -0.5 * ((y - mix.mu) * np.exp(-mix.log_sigma)) ** 2 - mix.log_sigma
+    log_normal -= 0.5 * np.log(2.0 * np.pi)
+    joint = mix.log_pi + log_normal
+    top = joint.max(axis=-1, keepdims=True)
+    return -(top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1)))
