@@ -231,3 +231,34 @@ class MDNRNN(keras.Model):
         cell.recurrent_kernel.assign(weights["lstm/recurrent_kernel"])
         cell.bias.assign(weights["lstm/bias"])
         self.mdn.set_weights([weights["mdn/kernel"], weights["mdn/bias"]])
+
+
+class OffsetExponentialDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """The reference's M learning rate: (lr - min_lr) * decay_rate ** step + min_lr."""
+
+    def __init__(self, learning_rate: float, min_learning_rate: float, decay_rate: float):
+        self.learning_rate = learning_rate
+        self.min_learning_rate = min_learning_rate
+        self.decay_rate = decay_rate
+
+    def __call__(self, step):
+        """Learning rate at optimiser step `step` (a scalar tensor)."""
+        span = self.learning_rate - self.min_learning_rate
+        return span * ops.power(self.decay_rate, ops.cast(step, "float32")) + self.min_learning_rate
+
+    def get_config(self) -> dict:
+        """Keras serialisation hook."""
+        return {"learning_rate": self.learning_rate, "min_learning_rate": self.min_learning_rate,
+                "decay_rate": self.decay_rate}
+
+
+def vae_optimizer(exp: Experiment) -> keras.optimizers.Optimizer:
+    """Adam at the experiment's V learning rate (1e-4), no clipping, as the reference."""
+    return keras.optimizers.Adam(exp.vae_learning_rate)
+
+
+def rnn_optimizer(exp: Experiment) -> keras.optimizers.Optimizer:
+    """Adam with the experiment's M learning-rate schedule and gradients clipped by value."""
+    schedule = OffsetExponentialDecay(exp.rnn_learning_rate, exp.rnn_min_learning_rate,
+                                      exp.rnn_decay_rate)
+    return keras.optimizers.Adam(schedule, clipvalue=exp.rnn_grad_clip)

@@ -1,0 +1,179 @@
+"""M: reference sizes, loss, sampling, and the numpy twin against the Keras model."""
+
+import keras
+import numpy as np
+import pytest
+
+from worldmodels.experiments import CARRACING, DOOMRNN
+from worldmodels.keras_models import MDNRNN, mdn_loss, rnn_optimizer
+from worldmodels.mdnrnn import MDNRNN as NumpyMDNRNN
+from worldmodels.mdnrnn import (
+    Mixture,
+    done_probability,
+    mixture_nll,
+    rnn_weight_shapes,
+    sample_next_z,
+    split_mixture,
+)
+
+
+@pytest.fixture(scope="module", params=[CARRACING, DOOMRNN], ids=lambda e: e.name)
+def rnn_pair(request):
+    exp = request.param
+    keras.utils.set_random_seed(0)
+    model = MDNRNN(exp)
+    return exp, model, NumpyMDNRNN(model.weight_dict(), exp)
+
+
+def _inputs(exp, n, t, seed):
+    x = np.random.default_rng(seed).standard_normal((n, t, exp.rnn_input_size)).astype(np.float32)
+    if exp.use_restart:
+        x[..., -1] = 0.0
+        x[:, 0, -1] = 1.0
+        x[1, 4, -1] = 1.0  # an episode boundary inside the sequence of row 1
+    return x
+
+
+def _twin_rollout(exp, twin, x):
+    h, c = twin.initial_state(x.shape[0])
+    outs = []
+    for t in range(x.shape[1]):
+        if exp.use_restart:
+            keep = 1.0 - x[:, t, -1:]
+            h, c = h * keep, c * keep
+        h, c = twin.step(x[:, t], h, c)
+        outs.append(twin.head(h))
+    return np.stack(outs, axis=1), h, c
+
+
+def test_parameter_counts_match_the_reference():
+    assert MDNRNN(CARRACING).count_params() == 422_368
+    assert MDNRNN(DOOMRNN).count_params() == 1_678_785
+
+
+def test_weight_dict_has_the_documented_shapes(rnn_pair):
+    exp, model, _ = rnn_pair
+    assert {k: v.shape for k, v in model.weight_dict().items()} == rnn_weight_shapes(exp)
+
+
+def test_twin_steps_equal_the_keras_sequence(rnn_pair):
+    exp, model, twin = rnn_pair
+    x = _inputs(exp, 3, 9, seed=1)
+    out, h, c = (np.asarray(v) for v in model(x))
+    out2, h2, c2 = _twin_rollout(exp, twin, x)
+    np.testing.assert_allclose(out2, out, atol=1e-4)
+    np.testing.assert_allclose(h2, h, atol=1e-4)
+    np.testing.assert_allclose(c2, c, atol=1e-4)
+
+
+def test_restart_flag_zeroes_the_state_inside_a_sequence():
+    model = MDNRNN(DOOMRNN)
+    x = _inputs(DOOMRNN, 2, 8, seed=2)
+    out = np.asarray(model(x)[0])
+    fresh = np.asarray(model(x[1:, 4:])[0])  # row 1 restarted at step 4
+    np.testing.assert_allclose(out[1, 4:], fresh[0], atol=1e-5)
+
+
+def test_batch_equals_single_calls(rnn_pair):
+    exp, _, twin = rnn_pair
+    x = _inputs(exp, 4, 5, seed=3)
+    out, _, _ = _twin_rollout(exp, twin, x)
+    for i in range(4):
+        single, _, _ = _twin_rollout(exp, twin, x[i : i + 1])
+        np.testing.assert_allclose(out[i], single[0], atol=1e-5)
+
+
+def test_mixture_layout_and_done_head(rnn_pair):
+    exp, _, twin = rnn_pair
+    h = np.random.default_rng(4).standard_normal((3, exp.rnn_size)).astype(np.float32)
+    mix = twin.mixture(h)
+    assert mix.mu.shape == (3, exp.z_size, exp.num_mixture)
+    np.testing.assert_allclose(np.exp(mix.log_pi).sum(-1), 1.0, atol=1e-5)
+    if exp.predict_done:
+        p = done_probability(mix)
+        assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+    else:
+        assert mix.done_logit is None
+        with pytest.raises(ValueError, match="no done head"):
+            done_probability(mix)
+
+
+def test_keras_loss_equals_numpy_nll_and_weights_done_frames(rnn_pair):
+    exp, model, twin = rnn_pair
+    rng = np.random.default_rng(5)
+    x = _inputs(exp, 2, 6, seed=5)
+    z_next = rng.standard_normal((2, 6, exp.z_size)).astype(np.float32)
+    done = np.zeros((2, 6), np.float32)
+    done[0, -1] = 1.0
+    out = np.asarray(model(x)[0])
+    total, z_loss, done_loss = mdn_loss(exp, out, z_next, done)
+    flat = split_mixture(out.reshape(12, -1), exp.z_size, exp.num_mixture)
+    np.testing.assert_allclose(float(z_loss), mixture_nll(flat, z_next.reshape(12, -1)).mean(),
+                               rtol=1e-4)
+    if exp.predict_done:
+        logit = out[..., -1]
+        ce = np.where(done == 1, exp.done_weight * np.log1p(np.exp(-logit)),
+                      np.log1p(np.exp(logit)))
+        np.testing.assert_allclose(float(done_loss), ce.mean(), rtol=1e-4)
+        np.testing.assert_allclose(float(total), float(z_loss) + ce.mean(), rtol=1e-4)
+    else:
+        assert float(done_loss) == 0.0
+
+
+def test_nll_of_a_single_gaussian_is_textbook():
+    mix = Mixture(np.zeros((1, 1, 1)), np.zeros((1, 1, 1)), np.log(np.full((1, 1, 1), 2.0)), None)
+    nll = mixture_nll(mix, np.array([[1.0]]))
+    expected = 0.5 * np.log(2 * np.pi) + np.log(2.0) + 0.5 * (1.0 / 2.0) ** 2
+    np.testing.assert_allclose(nll, [[expected]], rtol=1e-6)
+
+
+def _two_component_mixture(n):
+    log_pi = np.log(np.tile([[[0.8, 0.2]]], (n, 1, 1))).astype(np.float32)
+    mu = np.tile([[[-5.0, 5.0]]], (n, 1, 1)).astype(np.float32)
+    log_sigma = np.full((n, 1, 2), np.log(0.1), np.float32)
+    return Mixture(log_pi, mu, log_sigma, None)
+
+
+def test_sampling_is_reproducible_with_a_seed():
+    mix = _two_component_mixture(50)
+    a = sample_next_z(mix, 1.0, np.random.default_rng(8))
+    b = sample_next_z(mix, 1.0, np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_temperature_flattens_the_mixture_and_widens_the_noise():
+    n = 20000
+    mix = _two_component_mixture(n)
+    cold = sample_next_z(mix, 0.5, np.random.default_rng(9))[:, 0]
+    plain = sample_next_z(mix, 1.0, np.random.default_rng(9))[:, 0]
+    hot = sample_next_z(mix, 4.0, np.random.default_rng(9))[:, 0]
+    # pi / tau then softmax: P(component 2) = 0.2^(1/tau) / (0.8^(1/tau) + 0.2^(1/tau)).
+    for z, tau in ((cold, 0.5), (plain, 1.0), (hot, 4.0)):
+        p2 = 0.2 ** (1 / tau) / (0.8 ** (1 / tau) + 0.2 ** (1 / tau))
+        assert abs((z > 0).mean() - p2) < 0.015
+        np.testing.assert_allclose(z[z > 0].std(), 0.1 * np.sqrt(tau), rtol=0.1)
+
+
+def test_optimizer_clips_by_value_and_follows_the_reference_schedule():
+    opt = rnn_optimizer(DOOMRNN)
+    assert opt.clipvalue == 1.0
+    schedule = opt.learning_rate if callable(opt.learning_rate) else opt._learning_rate
+    for step in (0, 1000, 24_400):
+        expected = (1e-3 - 1e-5) * 0.99999**step + 1e-5
+        np.testing.assert_allclose(float(schedule(step)), expected, rtol=1e-4)
+    constant = rnn_optimizer(CARRACING)._learning_rate
+    np.testing.assert_allclose(float(constant(4000)), 1e-3, rtol=1e-6)
+
+
+def test_clipped_training_step_stays_finite_on_huge_targets():
+    model = MDNRNN(CARRACING)
+    model.compile(optimizer=rnn_optimizer(CARRACING))
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((4, 10, CARRACING.rnn_input_size)).astype(np.float32)
+    z_next = 1e3 * rng.standard_normal((4, 10, CARRACING.z_size)).astype(np.float32)
+    before = model.weight_dict()
+    model.fit(x, z_next, batch_size=4, epochs=1, verbose=0)
+    after = model.weight_dict()
+    step = np.abs(after["mdn/kernel"] - before["mdn/kernel"]).max()
+    assert np.all(np.isfinite(after["mdn/kernel"]))
+    assert 0 < step <= 1.01e-3  # Adam moves a weight by about lr at the first step

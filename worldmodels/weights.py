@@ -1,0 +1,110 @@
+"""Model weight files: one .npz per model holding its arrays and the configuration they were made for.
+
+The configuration (kind, experiment and sizes) is stored as a JSON string under ``__config__`` so a
+file of the wrong experiment or size is refused at load time with one line naming the file and the
+mismatch. Files are read with ``allow_pickle=False``; they are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.experiments import Experiment
+from worldmodels.fileio import atomic_savez
+from worldmodels.mdnrnn import rnn_weight_shapes
+from worldmodels.vae import vae_weight_shapes
+
+CONFIG_KEY = "__config__"
+FORMAT_VERSION = 1
+KINDS = ("vae", "rnn")
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, unreadable, or made for another experiment or size."""
+
+
+def model_config(kind: str, exp: Experiment) -> dict:
+    """The configuration that a `kind` ('vae' or 'rnn') weight file of `exp` must carry."""
+    if kind == "vae":
+        return {"kind": kind, "experiment": exp.name, "z_size": exp.z_size}
+    if kind == "rnn":
+        return {
+            "kind": kind, "experiment": exp.name, "z_size": exp.z_size,
+            "action_size": exp.action_size, "rnn_size": exp.rnn_size,
+            "num_mixture": exp.num_mixture, "use_restart": exp.use_restart,
+            "predict_done": exp.predict_done,
+        }
+    raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
+
+
+def expected_shapes(kind: str, exp: Experiment) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every array a `kind` weight file of `exp` holds."""
+    return vae_weight_shapes(exp.z_size) if kind == "vae" else rnn_weight_shapes(exp)
+
+
+def save_weights(
+    path: str | os.PathLike, kind: str, exp: Experiment, weights: dict[str, np.ndarray],
+    extra: dict | None = None,
+) -> None:
+    """Write `weights` (named as `expected_shapes`) with their configuration to `path` atomically.
+
+    Refuses weights of the wrong shape or holding NaN/inf, so no such file is ever written.
+    `extra` (JSON-serialisable) is stored in the configuration, e.g. the training step.
+    """
+    shapes = expected_shapes(kind, exp)
+    for name, shape in shapes.items():
+        array = weights[name]
+        if array.shape != shape:
+            raise ValueError(f"{name}: shape {array.shape}, expected {shape}")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name}: holds NaN or inf; refusing to write {path}")
+    config = {**model_config(kind, exp), "format": FORMAT_VERSION, **(extra or {})}
+    arrays = {name: np.asarray(weights[name], np.float32) for name in shapes}
+    atomic_savez(path, compressed=False, **arrays, **{CONFIG_KEY: np.array(json.dumps(config))})
+
+
+def load_weights(
+    path: str | os.PathLike, kind: str, exp: Experiment, made_by: str = ""
+) -> dict[str, np.ndarray]:
+    """Read a weight file written by :func:`save_weights` and check it fits `exp`.
+
+    Returns name -> float32 array. Raises :class:`ModelFileError` with one line naming the file and
+    what is wrong (missing, corrupt or truncated, other experiment, other size); `made_by` names the
+    command that produces the file, for the message.
+    """
+    path = Path(path)
+    hint = f" (made by: {made_by})" if made_by else ""
+    if not path.is_file():
+        raise ModelFileError(f"{path}: missing {kind} weight file for {exp.name}{hint}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise ModelFileError(f"{path}: not a readable weight file (truncated or corrupt: {err})") \
+            from None
+    if CONFIG_KEY not in arrays:
+        raise ModelFileError(f"{path}: no {CONFIG_KEY} entry; not a worldmodels weight file")
+    config = json.loads(str(arrays.pop(CONFIG_KEY)))
+    for key, want in model_config(kind, exp).items():
+        if config.get(key) != want:
+            raise ModelFileError(
+                f"{path}: {key} is {config.get(key)!r} but {exp.name} {kind} needs {want!r}"
+            )
+    for name, shape in expected_shapes(kind, exp).items():
+        if name not in arrays:
+            raise ModelFileError(f"{path}: array {name} missing")
+        if arrays[name].shape != shape:
+            raise ModelFileError(f"{path}: array {name} has shape {arrays[name].shape}, "
+                                 f"expected {shape}")
+    return arrays
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """The configuration stored in a weight file (without checking it against anything)."""
+    with np.load(path, allow_pickle=False) as npz:
+        return json.loads(str(npz[CONFIG_KEY]))
