@@ -5,8 +5,8 @@ the layer names and weight shapes defined here, so weights move between them as 
 This module never imports TensorFlow.
 
 Architecture (the reference's, for both experiments): encoder convolutions 32/64/128/256 filters,
-kernel 4, stride 2, ReLU, VALID padding -> 2x2x256 -> dense mu and dense logvar; decoder dense 1024 (linear) ->
-1x1x1024 -> transposed convolutions 128 (k5), 64 (k5), 32 (k6), 3 (k6, sigmoid), all stride 2.
+kernel 4, stride 2, ReLU, VALID padding -> 2x2x256 -> dense mu and dense logvar; decoder dense 1024
+(linear) -> 1x1x1024 -> transposed convolutions 128 (k5), 64 (k5), 32 (k6), 3 (k6, sigmoid), all stride 2.
 """
 
 from __future__ import annotations
