@@ -108,3 +108,20 @@ def read_config(path: str | os.PathLike) -> dict:
     """The configuration stored in a weight file (without checking it against anything)."""
     with np.load(path, allow_pickle=False) as npz:
         return json.loads(str(npz[CONFIG_KEY]))
+
+
+def init_weights(kind: str, exp: Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Freshly initialised weights in numpy (no TensorFlow): Glorot-uniform kernels, zero biases,
+    LSTM forget-gate bias 1 (as Keras initialises them). Shapes as :func:`expected_shapes`."""
+    weights = {}
+    for name, shape in expected_shapes(kind, exp).items():
+        if name.endswith("bias"):
+            weights[name] = np.zeros(shape, np.float32)
+            continue
+        receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+        fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        weights[name] = rng.uniform(-limit, limit, shape).astype(np.float32)
+    if kind == "rnn":
+        weights["lstm/bias"][exp.rnn_size : 2 * exp.rnn_size] = 1.0  # gate order i, f, c, o
+    return weights

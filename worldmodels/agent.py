@@ -1,0 +1,72 @@
+"""V, M and C acting together in real environments, for a batch of rollouts stepped in lockstep.
+
+Each step: V encodes the frames, z is sampled (mu + sigma * eps, as the reference), C acts on
+[z, h] (or [z, c, h]), and M advances its state on [z, a (, restart)] with the raw action a.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from worldmodels.controller import Controller, controller_input
+from worldmodels.envs import env_action
+from worldmodels.experiments import Experiment
+from worldmodels.mdnrnn import MDNRNN
+from worldmodels.vae import VAE, sample_z
+
+
+class Agent:
+    """A batch of N rollouts: row r is driven by controller candidate `candidate[r]`."""
+
+    def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, controller: Controller,
+                 rng: np.random.Generator):
+        self.exp, self.vae, self.rnn, self.controller, self.rng = exp, vae, rnn, controller, rng
+        self.reset(np.zeros(0, np.int64))
+
+    def reset(self, candidate: np.ndarray) -> None:
+        """Start len(candidate) rollouts with zero M state; `candidate` (N,) picks each row's C."""
+        self.candidate = np.asarray(candidate, np.int64)
+        self.h, self.c = self.rnn.initial_state(len(self.candidate))
+        self.restart = np.ones((len(self.candidate), 1), np.float32)
+
+    def act(self, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Raw actions (n, action_size) for frames (n, 64, 64, 3) uint8 of the rollouts `rows` (n,);
+        advances those rows' M state."""
+        mu, logvar = self.vae.encode(frames)
+        z = sample_z(mu, logvar, self.rng)
+        h, c = self.h[rows], self.c[rows]
+        x = controller_input(self.controller.spec, z, h, c)
+        action = self.controller.act_rows(x, self.candidate[rows]).astype(np.float32)
+        parts = [z, action] + ([self.restart[rows]] if self.exp.use_restart else [])
+        self.h[rows], self.c[rows] = self.rnn.step(np.concatenate(parts, axis=1), h, c)
+        self.restart[rows] = 0.0
+        return action
+
+
+def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: Sequence[int],
+                 candidate: np.ndarray, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Play one episode in each env (N envs, seeds (N,), candidate (N,)) with all stepping together.
+
+    Finished episodes leave the batch. Returns (total reward (N,) float64, steps (N,) int64).
+    """
+    n = len(envs)
+    max_steps = max_steps or exp.max_frames
+    frames = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds, strict=True)])
+    agent.reset(candidate)
+    rewards, steps = np.zeros(n), np.zeros(n, np.int64)
+    active = np.arange(n)
+    while len(active):
+        actions = env_action(exp, agent.act(frames[active], active))
+        still = []
+        for row, action in zip(active, actions, strict=True):
+            frame, reward, terminated, truncated, _ = envs[row].step(action)
+            frames[row] = frame
+            rewards[row] += reward
+            steps[row] += 1
+            if not (terminated or truncated or steps[row] >= max_steps):
+                still.append(row)
+        active = np.asarray(still, np.int64)
+    return rewards, steps

@@ -1,0 +1,21 @@
+"""VizdoomTakeCover-v1 (vizdoom's gymnasium env, headless) with 64x64 frames and a 2100-step cap.
+
+v1 renders no HUD, so the whole 240x320 screen is resampled (the reference cropped ppaquette's HUD).
+Actions are Discrete(3): 0 no-op, 1 MOVE_RIGHT, 2 MOVE_LEFT. Reward is 1 per step survived.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+from vizdoom import gymnasium_wrapper  # noqa: F401  (registers the Vizdoom* envs)
+
+from worldmodels.envs.frames import Frame64
+
+MAX_STEPS = 2100
+
+
+def make_env(render_mode: str | None = None, **kwargs) -> gym.Env:
+    """VizdoomTakeCover-v1 capped at 2100 steps (truncated), observations (64, 64, 3) uint8."""
+    env = gym.make("VizdoomTakeCover-v1", render_mode=render_mode, max_episode_steps=MAX_STEPS,
+                   **kwargs)
+    return Frame64(env, screen_key="screen")
