@@ -1,0 +1,431 @@
+"""The ES trainer: generation loop, evaluation every N generations, logs, checkpoint and resume.
+
+Entry point: :func:`main`. Each MPI rank parses the same arguments and builds its own problem with
+the ``make_problem(args)`` factory. Rank 0 runs the solver; the other ranks evaluate.
+
+Logs go to ``{log_dir}/{game}.{optimizer}.{num_episode}.{popsize}`` + ``.json`` (current mean,
+rounded to 4 decimals), ``.hist.json`` (one row per generation), ``.best.json``, ``.log.json``,
+``.hist_best.json``, ``.settings.json`` and ``.checkpoint.pkl``; every file is written to a temporary
+name in the same folder and renamed. Running the same command again resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from estool import mpi
+from estool.es import SOLVER_NAMES, Solver, make_solver
+
+CHECKPOINT_VERSION = 1
+
+
+class Problem(Protocol):
+    """Anything the trainer can optimise.
+
+    ``num_params``: P, the length of a parameter vector. ``name``: the game name used in log file
+    names (unless ``main(game=...)`` overrides it).
+
+    ``evaluate(params, seeds, num_episode, max_len, train_mode) -> (rewards, steps)``:
+    params (k, P) float64, seeds (k,) int64; returns rewards (k,) (the mean return over
+    ``num_episode`` episodes, higher is better) and steps (k,) (mean episode length). Episode ``j``
+    of candidate ``i`` must use an environment seed derived deterministically from
+    ``(seeds[i], j)`` only, so results do not depend on how the population is split. ``max_len``
+    <= 0 means the problem's own episode limit. ``train_mode`` is False for the periodic
+    evaluation of the mean (seeds 0..popsize-1).
+    """
+
+    num_params: int
+    name: str
+
+    def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
+                 train_mode: bool) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _opt(*flags: str, help: str, **kwargs: Any) -> dict:  # noqa: A002 - mirrors argparse
+    """Field metadata: the argparse flags and options of one setting."""
+    return {"flags": flags, "help": help, **kwargs}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Trainer settings: the single source of defaults (the reference's, plus a few)."""
+
+    optimizer: str = field(default="cma", metadata=_opt(
+        "-o", "--optimizer", help="solver", choices=SOLVER_NAMES))
+    num_episode: int = field(default=16, metadata=_opt(
+        "--num_episode", help="episodes per candidate; its fitness is their mean"))
+    eval_steps: int = field(default=25, metadata=_opt(
+        "--eval_steps", help="evaluate the mean every this many generations (0: never)"))
+    num_worker: int = field(default=64, metadata=_opt(
+        "-n", "--num_worker", help="worker processes; -n N > 1 relaunches under mpiexec"))
+    num_worker_trial: int = field(default=1, metadata=_opt(
+        "-t", "--num_worker_trial", help="candidates per worker; popsize = n * t"))
+    antithetic: int = field(default=1, metadata=_opt(
+        "--antithetic", help="1: candidates 2i and 2i+1 share environment seeds"))
+    cap_time: int = field(default=0, metadata=_opt(
+        "--cap_time", help="max steps per episode (0: the problem's own limit)"))
+    retrain: int = field(default=0, metadata=_opt(
+        "--retrain", help="1: reset the mean to the best evaluated one when evaluation got worse"))
+    seed_start: int = field(default=0, metadata=_opt(
+        "-s", "--seed_start", help="seed of the solver and of the training-episode seeds"))
+    sigma_init: float = field(default=0.1, metadata=_opt(
+        "--sigma_init", help="initial standard deviation"))
+    sigma_decay: float = field(default=0.999, metadata=_opt(
+        "--sigma_decay", help="sigma decay per generation (not used by cma)"))
+    weight_decay: float = field(default=0.01, metadata=_opt(
+        "--weight_decay", help="fitness = reward - weight_decay * mean(params^2)"))
+    max_generations: int = field(default=0, metadata=_opt(
+        "--max_generations", help="stop after this generation (0: run until killed)"))
+    log_dir: str = field(default="log", metadata=_opt(
+        "--log_dir", help="folder for logs and the checkpoint"))
+    no_mpi: bool = field(default=False, metadata=_opt(
+        "--no_mpi", help="evaluate the whole population in this process, never use MPI",
+        action="store_true"))
+    pin_workers: int = field(default=1, metadata=_opt(
+        "--pin_workers", help="1: pin each MPI worker to its share of the CPUs"))
+    mpiexec: str = field(default="", metadata=_opt(
+        "--mpiexec", help="mpiexec used by -n N > 1 (default: $ESTOOL_MPIEXEC, beside python, "
+        "or on PATH)"))
+
+    @property
+    def popsize(self) -> int:
+        """Population size: num_worker * num_worker_trial."""
+        return self.num_worker * self.num_worker_trial
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> Settings:
+        """Pick this dataclass's fields out of parsed arguments."""
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
+# Settings that a checkpoint must agree with to be resumed (the rest may change between runs).
+RESUME_KEYS = ("optimizer", "num_episode", "eval_steps", "antithetic", "cap_time", "retrain",
+               "seed_start", "sigma_init", "sigma_decay", "weight_decay")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
+    """Add one argparse option per Settings field, with ``defaults`` as the defaults."""
+    for f in dataclasses.fields(Settings):
+        meta = dict(f.metadata)
+        flags = meta.pop("flags")
+        default = getattr(defaults, f.name)
+        if meta.get("action") == "store_true":
+            parser.add_argument(*flags, dest=f.name, default=default, **meta)
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            meta["help"] += f" (default: {default})" if default != "" else ""
+            parser.add_argument(*flags, dest=f.name, type=kind, default=default, **meta)
+
+
+def build_parser(add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+                 problem_option: bool = False,
+                 defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """The trainer's argument parser.
+
+    ``add_arguments(parser)`` may add the caller's own options; ``defaults`` overrides Settings
+    defaults (e.g. ``{"seed_start": 111}``); ``problem_option`` adds ``--problem module:factory``
+    and the options of :mod:`estool.problems`.
+    """
+    parser = argparse.ArgumentParser(description="Evolution strategies trainer (estool)",
+                                     prog="python -m estool" if problem_option else None)
+    add_settings_arguments(parser, dataclasses.replace(Settings(), **(defaults or {})))
+    if problem_option:
+        parser.add_argument("--problem", default="estool.problems:sphere",
+                            help="problem factory module:function (default: %(default)s)")
+        parser.add_argument("--problem_dim", type=int, default=10, help="parameters (P)")
+        parser.add_argument("--problem_noise", type=float, default=0.0,
+                            help="std of seeded per-episode reward noise")
+        parser.add_argument("--problem_sleep", type=float, default=0.0,
+                            help="seconds each evaluate call sleeps")
+    if add_arguments is not None:
+        add_arguments(parser)
+    return parser
+
+
+def load_factory(spec: str) -> Callable[[argparse.Namespace], Problem]:
+    """Import ``module:function``."""
+    module, _, name = spec.partition(":")
+    if not name:
+        raise SystemExit(f"estool: --problem must look like module:function, got {spec!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- files ----------------------------------------------------------------------------------------
+def atomic_write(path: Path, data: bytes, sync: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as out:
+        out.write(data)
+        if sync:
+            out.flush()
+            os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as JSON."""
+    atomic_write(path, json.dumps(obj).encode())
+
+
+def _rounded(params: np.ndarray) -> list[float]:
+    """Params as a list of floats rounded to 4 decimals (the reference's .json precision)."""
+    return [round(float(v), 4) for v in params]
+
+
+def seed_batch(seeder: np.random.Generator, popsize: int, antithetic: bool) -> np.ndarray:
+    """Training-episode seeds (popsize,) int64; antithetic pairs (2i, 2i+1) share a seed."""
+    if antithetic:
+        half = seeder.integers(0, 2**31 - 1, size=(popsize + 1) // 2, dtype=np.int64)
+        return np.repeat(half, 2)[:popsize]
+    return seeder.integers(0, 2**31 - 1, size=popsize, dtype=np.int64)
+
+
+# -- state ----------------------------------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Everything needed to continue bit-identically; pickled as the checkpoint."""
+
+    identity: dict[str, Any]
+    solver: Solver
+    seeder: np.random.Generator
+    np_random_state: Any = None
+    generation: int = 0
+    elapsed: float = 0.0
+    history: list[list[float]] = field(default_factory=list)
+    eval_log: list[list[Any]] = field(default_factory=list)
+    hist_best: list[list[Any]] = field(default_factory=list)
+    best_eval_reward: float | None = None
+    best_eval_params: list[float] | None = None
+    version: int = CHECKPOINT_VERSION
+
+
+def run_identity(settings: Settings, game: str, num_params: int) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed by these settings."""
+    ident = {key: getattr(settings, key) for key in RESUME_KEYS}
+    ident.update(game=game, num_params=num_params, popsize=settings.popsize)
+    return ident
+
+
+def new_state(settings: Settings, game: str, num_params: int) -> TrainState:
+    """A fresh run: solver and seeder seeded from ``seed_start``."""
+    solver = make_solver(settings.optimizer, num_params, settings.popsize, settings.sigma_init,
+                         settings.sigma_decay, bool(settings.antithetic), settings.weight_decay,
+                         settings.seed_start)
+    seeder = np.random.default_rng(settings.seed_start)
+    return TrainState(run_identity(settings, game, num_params), solver, seeder)
+
+
+def save_checkpoint(path: Path, state: TrainState) -> None:
+    """Pickle ``state`` (with numpy's global RNG state, used by pycma) atomically and fsynced."""
+    state.np_random_state = np.random.get_state()  # noqa: NPY002 - pycma uses the global RNG
+    atomic_write(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), sync=True)
+
+
+def load_checkpoint(path: Path, identity: dict[str, Any]) -> TrainState:
+    """Load a checkpoint and restore numpy's global RNG; exit with one line if it does not fit."""
+    with open(path, "rb") as f:
+        state = pickle.load(f)  # the trainer's own checkpoint: the only pickle in the project
+    if getattr(state, "version", None) != CHECKPOINT_VERSION:
+        raise SystemExit(f"estool: {path} has an unknown checkpoint version; delete it to restart")
+    diff = [f"{k}: checkpoint {state.identity.get(k)!r} != now {v!r}"
+            for k, v in identity.items() if state.identity.get(k) != v]
+    if diff:
+        raise SystemExit(f"estool: {path} was made with other settings ({'; '.join(diff)}); "
+                         "use the same settings, another --log_dir, or delete it")
+    np.random.set_state(state.np_random_state)  # noqa: NPY002 - pycma uses the global RNG
+    return state
+
+
+# -- the trainer ----------------------------------------------------------------------------------
+class Trainer:
+    """Runs generations on rank 0 with a pool (LocalPool or MPIPool) doing the evaluations."""
+
+    def __init__(self, settings: Settings, problem: Problem, pool: Any, game: str,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.s = settings
+        self.pool = pool
+        self.game = game
+        self.num_params = int(problem.num_params)
+        self.extra = extra or {}
+        self.log_dir = Path(settings.log_dir)
+        self.base = self.log_dir / f"{game}.{settings.optimizer}.{settings.num_episode}." \
+                                   f"{settings.popsize}"
+        self.checkpoint = self.base.with_name(self.base.name + ".checkpoint.pkl")
+
+    def path(self, suffix: str) -> Path:
+        """Log file ``{base}{suffix}``."""
+        return self.base.with_name(self.base.name + suffix)
+
+    def start(self) -> TrainState:
+        """Resume from the checkpoint if there is one, else start fresh; write settings."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.log_dir.glob(f".{self.base.name}.*.tmp"):  # left by a killed run
+            stale.unlink(missing_ok=True)
+        identity = run_identity(self.s, self.game, self.num_params)
+        all_settings = {**dataclasses.asdict(self.s), **self.extra, "popsize": self.s.popsize,
+                        "num_params": self.num_params, "game": self.game}
+        print("estool settings: " + json.dumps(all_settings, sort_keys=True), flush=True)
+        write_json(self.path(".settings.json"), all_settings)
+        if self.checkpoint.exists():
+            state = load_checkpoint(self.checkpoint, identity)
+            print(f"estool: resuming {self.checkpoint} after generation {state.generation}",
+                  flush=True)
+        else:
+            state = new_state(self.s, self.game, self.num_params)
+        self.write_logs(state, evaluated=True)
+        return state
+
+    def run(self) -> int:
+        """Train until ``max_generations`` (or forever). Returns the exit code."""
+        state = self.start()
+        clock0, elapsed0 = time.monotonic(), state.elapsed
+        while not self.s.max_generations or state.generation < self.s.max_generations:
+            self.generation(state)
+            state.elapsed = elapsed0 + time.monotonic() - clock0
+            state.history[-1][1] = round(state.elapsed, 3)
+            self.print_generation(state)
+            evaluated = self.maybe_evaluate(state)
+            save_checkpoint(self.checkpoint, state)
+            self.write_logs(state, evaluated)
+        print(f"estool: done after generation {state.generation}", flush=True)
+        return 0
+
+    def generation(self, state: TrainState) -> None:
+        """ask, evaluate with fresh seeds, tell; append a history row."""
+        solutions = state.solver.ask()
+        seeds = seed_batch(state.seeder, self.s.popsize, bool(self.s.antithetic))
+        rewards, steps = self.pool.evaluate(solutions, seeds, self.s.num_episode, self.s.cap_time,
+                                            True)
+        state.solver.tell(rewards)
+        state.generation += 1
+        state.history.append([state.generation, 0.0, float(np.mean(rewards)),
+                              float(np.min(rewards)), float(np.max(rewards)),
+                              float(np.std(rewards)), state.solver.rms_stdev(),
+                              float(np.mean(steps)), float(np.max(steps))])
+
+    def maybe_evaluate(self, state: TrainState) -> bool:
+        """Every eval_steps generations: evaluate the mean on seeds 0..popsize-1, keep the best."""
+        if not self.s.eval_steps or state.generation % self.s.eval_steps:
+            return False
+        mean = state.solver.current_param()
+        params = np.tile(mean, (self.s.popsize, 1))
+        seeds = np.arange(self.s.popsize, dtype=np.int64)
+        rewards, _ = self.pool.evaluate(params, seeds, self.s.num_episode, self.s.cap_time, False)
+        reward = float(np.mean(rewards))
+        prev = state.best_eval_reward
+        state.eval_log.append([state.generation, reward, mean.tolist()])
+        if prev is None or reward > prev:
+            state.best_eval_reward, state.best_eval_params = reward, mean.tolist()
+        elif self.s.retrain:
+            state.solver.set_mu(np.array(state.best_eval_params))
+        improvement = None if prev is None else reward - prev
+        state.hist_best.append([state.generation, round(state.elapsed, 3), "improvement",
+                                improvement, "curr", reward, "prev", prev, "best",
+                                state.best_eval_reward])
+        reset = " (retrain: mean reset to best)" if self.s.retrain and prev is not None \
+            and reward <= prev else ""
+        print(f"eval gen {state.generation}  reward {reward:.6g}  best "
+              f"{state.best_eval_reward:.6g}{reset}", flush=True)
+        return True
+
+    def write_logs(self, state: TrainState, evaluated: bool) -> None:
+        """Rewrite the per-generation logs, and the evaluation logs when ``evaluated``."""
+        write_json(self.path(".json"), [_rounded(state.solver.current_param())])
+        write_json(self.path(".hist.json"), state.history)
+        if evaluated and state.best_eval_params is not None:
+            write_json(self.path(".best.json"), [state.best_eval_params, state.best_eval_reward])
+            write_json(self.path(".log.json"), state.eval_log)
+            write_json(self.path(".hist_best.json"), state.hist_best)
+
+    @staticmethod
+    def print_generation(state: TrainState) -> None:
+        """One flushed progress line."""
+        g, t, mean, lo, hi, std, sigma, steps, max_steps = state.history[-1]
+        print(f"gen {g}  time {t:.1f}s  mean {mean:.6g}  min {lo:.6g}  max {hi:.6g}  "
+              f"std {std:.4g}  sigma {sigma:.4g}  steps {steps:.0f}/{max_steps:.0f}", flush=True)
+
+
+# -- entry point ----------------------------------------------------------------------------------
+def main(argv: list[str] | None = None,
+         make_problem: Callable[[argparse.Namespace], Problem] | None = None,
+         game: str | None = None,
+         add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+         defaults: dict[str, Any] | None = None) -> int:
+    """Parse arguments, set up processes (local, relaunch or MPI) and train. Returns exit code.
+
+    ``make_problem(args)`` is called once in every process after parsing; without it the
+    ``--problem module:function`` option chooses the factory. ``game`` names the log files
+    (default: ``problem.name``). ``add_arguments(parser)`` adds the caller's options and
+    ``defaults`` overrides Settings defaults.
+    """
+    parser = build_parser(add_arguments, make_problem is None, defaults)
+    args = parser.parse_args(argv)
+    settings = Settings.from_namespace(args)
+    factory = make_problem or load_factory(args.problem)
+    extra = {k: v for k, v in vars(args).items() if k not in settings.__dataclass_fields__}
+    if settings.no_mpi or (settings.num_worker <= 1 and not mpi.inside_mpi()):
+        return _run_local(settings, factory, args, game, extra)
+    if not mpi.inside_mpi():
+        if argv is not None and list(argv) != sys.argv[1:]:
+            raise SystemExit("estool: -n > 1 relaunches the command line under mpiexec; called "
+                             "with another argv, launch it with mpiexec yourself")
+        mpi.relaunch(settings.num_worker, settings.mpiexec)
+    return _run_mpi(settings, factory, args, game, extra)
+
+
+def _run_local(settings: Settings, factory: Callable[[argparse.Namespace], Problem],
+               args: argparse.Namespace, game: str | None, extra: dict[str, Any]) -> int:
+    """Everything in this process."""
+    problem = factory(args)
+    trainer = Trainer(settings, problem, mpi.LocalPool(problem), game or problem.name, extra)
+    return trainer.run()
+
+
+def _run_mpi(settings: Settings, factory: Callable[[argparse.Namespace], Problem],
+             args: argparse.Namespace, game: str | None, extra: dict[str, Any]) -> int:
+    """Rank 0 trains, the other ranks serve evaluations; any master error aborts the job."""
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if size == 1:
+        return _run_local(settings, factory, args, game, extra)
+    if size - 1 != settings.num_worker:
+        if rank == 0:
+            print(f"estool: warning: MPI has {size} processes, so {size - 1} workers "
+                  f"(not -n {settings.num_worker})", file=sys.stderr, flush=True)
+        settings = dataclasses.replace(settings, num_worker=size - 1)
+    mpi.prepare_rank(comm, bool(settings.pin_workers))
+    try:
+        problem = factory(args)
+        if rank != 0:
+            return mpi.worker_loop(comm, problem)
+        pool = mpi.MPIPool(comm)
+        code = Trainer(settings, problem, pool, game or problem.name, extra).run()
+        pool.close()
+        return code
+    except SystemExit as exit_:
+        if rank == 0 and exit_.code not in (None, 0):
+            mpi.abort(comm, str(exit_.code))
+        raise
+    except BaseException:  # noqa: BLE001 - report anything, then end the whole job
+        text = traceback.format_exc()
+        if rank != 0:
+            mpi.send_failure(comm, text)
+            return mpi.wait_for_stop(comm)
+        mpi.abort(comm, f"master failed:\n{text}")
+        return 1

@@ -1,0 +1,249 @@
+"""estool trainer: logs, determinism, MPI equivalence, SIGKILL resume, worker failures.
+
+These run the real command (``python -m estool``) as subprocesses, with real mpiexec and real
+SIGKILL, on tiny problems.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from estool import trainer
+from estool.problems import sphere
+from estool.trainer import Settings, build_parser, seed_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIEXEC = Path(sys.executable).parent / "mpiexec"
+BASE = "sphere.cma.2.8"  # game.optimizer.num_episode.popsize of the runs below
+COMMON = ["--problem", "estool.problems:sphere", "--problem_noise", "0.1", "--num_episode", "2",
+          "--eval_steps", "5"]
+
+
+def env() -> dict[str, str]:
+    """Subprocess environment that imports this checkout's estool."""
+    return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def estool_cmd(log_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "estool", *COMMON, "--log_dir", str(log_dir), *args]
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def fitness_rows(log_dir: Path, base: str = BASE) -> list[list[float]]:
+    """History rows without the wall-clock column."""
+    rows = json.loads((log_dir / f"{base}.hist.json").read_text())
+    return [row[:1] + row[2:] for row in rows]
+
+
+def results(log_dir: Path, base: str = BASE) -> dict:
+    """Everything that must be identical between equivalent runs (no wall-clock fields)."""
+    hist_best = json.loads((log_dir / f"{base}.hist_best.json").read_text())
+    return {
+        "hist": fitness_rows(log_dir, base),
+        "json": json.loads((log_dir / f"{base}.json").read_text()),
+        "best": json.loads((log_dir / f"{base}.best.json").read_text()),
+        "log": json.loads((log_dir / f"{base}.log.json").read_text()),
+        "hist_best": [row[:1] + row[2:] for row in hist_best],
+    }
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict:
+    """An uninterrupted single-process run of 20 generations."""
+    tmp = tmp_path_factory.mktemp("reference")
+    proc = run(estool_cmd(tmp / "log", "-n", "1", "-t", "8", "--max_generations", "20"), tmp)
+    assert proc.returncode == 0, proc.stderr
+    return results(tmp / "log")
+
+
+def test_defaults_are_the_reference_ones() -> None:
+    args = build_parser(problem_option=True).parse_args([])
+    s = Settings.from_namespace(args)
+    assert (s.optimizer, s.num_episode, s.eval_steps, s.num_worker, s.num_worker_trial) == \
+        ("cma", 16, 25, 64, 1)
+    assert (s.antithetic, s.cap_time, s.retrain, s.seed_start, s.sigma_init) == (1, 0, 0, 0, 0.1)
+    assert s.popsize == 64 and s.log_dir == "log"
+    short = Settings.from_namespace(build_parser().parse_args(
+        ["-o", "pepg", "-n", "4", "-t", "2", "-s", "7"]))
+    assert (short.optimizer, short.popsize, short.seed_start) == ("pepg", 8, 7)
+    assert Settings.from_namespace(build_parser(defaults={"seed_start": 111}).parse_args([])) \
+        .seed_start == 111
+
+
+def test_antithetic_seeds_come_in_pairs() -> None:
+    seeds = seed_batch(np.random.default_rng(0), 8, True)
+    assert np.array_equal(seeds[0::2], seeds[1::2]) and len(set(seeds.tolist())) == 4
+    assert len(set(seed_batch(np.random.default_rng(0), 8, False).tolist())) == 8
+
+
+def test_log_files_and_formats(reference, tmp_path) -> None:
+    hist = reference["hist"]
+    assert [row[0] for row in hist] == list(range(1, 21))
+    assert all(len(row) == 8 for row in hist)  # 9 columns minus elapsed
+    assert hist[-1][1] > hist[0][1]  # mean fitness improved
+    (mean_params,) = reference["json"]
+    assert len(mean_params) == 10 and all(round(v, 4) == v for v in mean_params)
+    params, reward = reference["best"]
+    assert len(params) == 10 and reward == max(row[1] for row in reference["log"])
+    assert [row[0] for row in reference["log"]] == [5, 10, 15, 20]
+    row = reference["hist_best"][1]
+    assert row[0] == 10 and row[1::2] == ["improvement", "curr", "prev", "best"]
+
+
+def test_same_seed_gives_identical_history(reference, tmp_path) -> None:
+    proc = run(estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "20"),
+               tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert results(tmp_path / "log") == reference
+    assert proc.stdout.count("\ngen ") + proc.stdout.startswith("gen ") == 20
+    settings = json.loads((tmp_path / "log" / f"{BASE}.settings.json").read_text())
+    assert settings["popsize"] == 8 and settings["problem_noise"] == 0.1
+    other = run(estool_cmd(tmp_path / "other", "-n", "1", "-t", "8", "--max_generations", "20",
+                           "-s", "1"), tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert fitness_rows(tmp_path / "other") != reference["hist"]
+
+
+def test_mpi_runs_match_single_process(reference, tmp_path) -> None:
+    """Direct ``mpiexec -n 3`` (2 workers) and the ``-n 2`` self-relaunch both match."""
+    direct = [str(MPIEXEC), "-n", "3", *estool_cmd(tmp_path / "direct", "-n", "2", "-t", "4",
+                                                  "--max_generations", "20")]
+    proc = run(direct, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert results(tmp_path / "direct") == reference
+    relaunch = run(estool_cmd(tmp_path / "relaunch", "-n", "2", "-t", "4",
+                              "--max_generations", "20"), tmp_path)
+    assert relaunch.returncode == 0, relaunch.stderr
+    assert "relaunching under MPI" in relaunch.stdout
+    assert results(tmp_path / "relaunch") == reference
+
+
+def wait_for_generation(log_dir: Path, gen: int, proc: subprocess.Popen,
+                        timeout: float = 30) -> None:
+    hist = log_dir / f"{BASE}.hist.json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if hist.exists() and len(json.loads(hist.read_text())) >= gen:
+            return
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    raise AssertionError(f"generation {gen} not reached")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"], ids=["single", "mpi"])
+def test_sigkill_then_resume_matches_uninterrupted(reference, tmp_path, workers) -> None:
+    log_dir = tmp_path / "log"
+    trial = str(8 // int(workers))
+    cmd = estool_cmd(log_dir, "-n", workers, "-t", trial, "--max_generations", "20",
+                     "--problem_sleep", "0.05")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    wait_for_generation(log_dir, 7, proc)
+    proc.send_signal(signal.SIGKILL)  # the trainer itself, or mpiexec after the relaunch
+    proc.wait(timeout=10)
+    killed_at = len(json.loads((log_dir / f"{BASE}.hist.json").read_text()))
+    assert killed_at < 20
+    resumed = run(cmd, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    assert results(log_dir) == reference
+    rows = json.loads((log_dir / f"{BASE}.hist.json").read_text())
+    assert all(b[1] >= a[1] for a, b in zip(rows, rows[1:], strict=False))  # elapsed accumulates
+
+
+def test_checkpoint_with_other_settings_is_refused(tmp_path) -> None:
+    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "2")
+    assert run(cmd, tmp_path).returncode == 0
+    proc = run([*cmd, "--sigma_init", "0.2"], tmp_path)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().count("\n") == 0
+    assert "other settings" in proc.stderr and "sigma_init" in proc.stderr
+
+
+@pytest.mark.parametrize("problem,message", [
+    ("failing", "RuntimeError: FailingProblem: deliberate failure"),
+    ("nonfinite", "non-finite reward nan for candidate"),
+    ("dying", ""),
+])
+def test_worker_failure_ends_the_job_quickly(tmp_path, problem, message) -> None:
+    cmd = [sys.executable, "-m", "estool", "--problem", f"estool.problems:{problem}", "-n", "2",
+           "-t", "2", "--num_episode", "1", "--max_generations", "5", "--log_dir", "log"]
+    start = time.monotonic()
+    proc = run(cmd, tmp_path, timeout=30)  # raises if the job hangs past the 30 s requirement
+    assert time.monotonic() - start < 30
+    assert proc.returncode != 0
+    if message:
+        assert "worker" in proc.stderr and "failed:" in proc.stderr
+        assert message in proc.stderr
+
+
+def test_nonfinite_reward_in_single_process(tmp_path) -> None:
+    cmd = [sys.executable, "-m", "estool", "--problem", "estool.problems:nonfinite", "-n", "1",
+           "-t", "4", "--max_generations", "2", "--log_dir", "log"]
+    proc = run(cmd, tmp_path)
+    assert proc.returncode != 0
+    assert "non-finite reward nan for candidate 1" in proc.stderr
+
+
+def test_main_in_process_with_factory_and_extra_arguments(tmp_path, capsys) -> None:
+    seen = {}
+
+    def add_arguments(parser) -> None:
+        parser.add_argument("--my_dim", type=int, default=3)
+
+    def make_problem(args):
+        seen["dim"] = args.my_dim
+        args.problem_dim = args.my_dim
+        return sphere(args)
+
+    argv = ["-o", "openes", "-n", "1", "-t", "4", "--num_episode", "1", "--max_generations", "3",
+            "--eval_steps", "3", "--retrain", "1", "--my_dim", "5", "--log_dir",
+            str(tmp_path / "log")]
+    assert trainer.main(argv, make_problem, game="mygame", add_arguments=add_arguments) == 0
+    assert seen["dim"] == 5
+    settings = json.loads((tmp_path / "log" / "mygame.openes.1.4.settings.json").read_text())
+    assert settings["my_dim"] == 5 and settings["num_params"] == 5
+    out = capsys.readouterr().out
+    assert "estool settings:" in out and "gen 3  time" in out and "eval gen 3" in out
+
+
+class WorseningProblem:
+    """Sphere in training; every evaluation of the mean scores worse than the previous one."""
+
+    name = "worsening"
+    num_params = 4
+
+    def __init__(self) -> None:
+        self.evaluations = 0
+
+    def evaluate(self, params, seeds, num_episode, max_len, train_mode):
+        if train_mode:
+            return -np.sum(params**2, axis=1), np.ones(len(params))
+        self.evaluations += 1
+        return np.full(len(params), -float(self.evaluations)), np.ones(len(params))
+
+
+@pytest.mark.parametrize("retrain", [0, 1])
+def test_retrain_resets_the_mean_to_the_best(tmp_path, retrain) -> None:
+    argv = ["-n", "1", "-t", "4", "--num_episode", "1", "--max_generations", "4",
+            "--eval_steps", "2", "--retrain", str(retrain), "--log_dir", str(tmp_path)]
+    assert trainer.main(argv, lambda args: WorseningProblem()) == 0
+    best_params, best_reward = json.loads((tmp_path / "worsening.cma.1.4.best.json").read_text())
+    log = json.loads((tmp_path / "worsening.cma.1.4.log.json").read_text())
+    assert best_reward == -1.0 and [row[1] for row in log] == [-1.0, -2.0]
+    assert best_params == log[0][2]
+    (mean,) = json.loads((tmp_path / "worsening.cma.1.4.json").read_text())
+    assert (mean == [round(v, 4) for v in best_params]) == bool(retrain)
