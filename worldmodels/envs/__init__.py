@@ -21,7 +21,7 @@ def make_env(exp: Experiment, render_mode: str | None = None, **kwargs) -> gym.E
     from worldmodels.envs import carracing, doom
 
     makers = {"carracing": carracing.make_env, "doomrnn": doom.make_env}
-    return makers[exp.name](render_mode=render_mode, **kwargs)
+    return makers[exp.name](render_mode=render_mode, **{**exp.env_kwargs, **kwargs})
 
 
 def env_action(exp: Experiment, raw: np.ndarray) -> np.ndarray:

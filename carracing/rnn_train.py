@@ -1,0 +1,5 @@
+"""carracing rnn_train: see worldmodels/stages/rnn_train.py (run with --help for the flags)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "carracing", "rnn_train")

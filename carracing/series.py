@@ -1,0 +1,5 @@
+"""carracing series: see worldmodels/stages/series.py (run with --help for the flags)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "carracing", "series")

@@ -1,0 +1,5 @@
+"""doomrnn model: see worldmodels/stages/model.py (run with --help for the flags)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "doomrnn", "model")

@@ -1,0 +1,5 @@
+"""doomrnn vae_train: see worldmodels/stages/vae_train.py (run with --help for the flags)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "doomrnn", "vae_train")

@@ -1,0 +1,80 @@
+"""What every stage shares: entry-script plumbing, the common flags, settings files, errors."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.data import DataFileError
+from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
+from worldmodels.fileio import atomic_write_text
+from worldmodels.weights import ModelFileError
+
+
+class StageError(RuntimeError):
+    """A stage cannot go on; the message is one line for the user (no traceback)."""
+
+
+def run_entry(script: str, exp_name: str, stage: str) -> None:
+    """Run `worldmodels.stages.<stage>.main` for `exp_name` from an experiment folder's script.
+
+    The working directory becomes the script's folder, so relative data paths (record/, log/, ...)
+    mean the same wherever the script is started from; file arguments that exist relative to the
+    caller's directory are made absolute first. Known user errors end in one line on stderr and
+    exit status 2.
+    """
+    argv = [_absolute_if_exists(a) for a in sys.argv[1:]]
+    os.chdir(Path(script).resolve().parent)
+    module = importlib.import_module(f"worldmodels.stages.{stage}")
+    try:
+        module.main(exp_name, argv)
+    except (StageError, ModelFileError, DataFileError) as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+
+
+def _absolute_if_exists(arg: str) -> str:
+    return str(Path(arg).resolve()) if not arg.startswith("-") and Path(arg).exists() else arg
+
+
+def base_parser(description: str, exp_name: str) -> argparse.ArgumentParser:
+    """A parser with the flags every stage has: --preset and --seed."""
+    parser = argparse.ArgumentParser(
+        description=f"{exp_name}: {description}",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--preset", choices=PRESET_NAMES, default="paper",
+                        help="scale of the run (see worldmodels/experiments.py)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw")
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None,
+          exp_name: str) -> tuple[argparse.Namespace, Experiment, Preset]:
+    """Parse `argv`; returns (args, experiment, preset). Flags left at None take preset values."""
+    args = parser.parse_args(argv)
+    exp = get_experiment(exp_name)
+    preset = exp.preset(args.preset)
+    for key, value in vars(args).items():
+        if value is None and hasattr(preset, key):
+            setattr(args, key, getattr(preset, key))
+    return args, exp, preset
+
+
+def write_settings(path: str | os.PathLike, exp: Experiment, args: argparse.Namespace) -> None:
+    """Record the settings a stage ran with, as JSON beside its outputs."""
+    exp_fields = {f.name: getattr(exp, f.name) for f in dataclasses.fields(exp) if f.name != "presets"}
+    text = json.dumps({"experiment": exp_fields, "args": vars(args)}, indent=1, default=str)
+    atomic_write_text(path, text + "\n")
+
+
+def episode_seed(seed: int, index: int) -> int:
+    """A well-mixed 31-bit environment seed for episode `index` of a run seeded `seed`."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)

@@ -1,0 +1,153 @@
+"""extract: record random-policy episodes from the real environment into record/*.npz.
+
+Each kept episode is one file ``record/s{seed}_{attempt:06d}.npz``; attempt k of a run seeded s
+always plays the same episode (environment seed and policy from (s, k)), so re-running the same
+command counts what exists and continues to the requested number. Several workers use distinct seeds.
+
+Policies:
+- ``held_uniform`` (doomrnn's reference): a ~ U(-1, 1) per action dimension, held for 1-10 steps.
+- ``uniform``: a ~ U(-1, 1) drawn every step.
+- ``cauchy_controller`` (carracing's reference): the full agent with V, M and C weights drawn from a
+  Cauchy distribution times a scale s ~ U(0, 0.01), all redrawn every episode.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from worldmodels.agent import Agent
+from worldmodels.controller import Controller, controller_spec
+from worldmodels.data import list_npz, write_episode
+from worldmodels.envs import env_action, make_env
+from worldmodels.experiments import Experiment
+from worldmodels.mdnrnn import MDNRNN
+from worldmodels.stages.common import base_parser, episode_seed, parse, write_settings
+from worldmodels.vae import VAE
+from worldmodels.weights import expected_shapes
+
+POLICIES = ("held_uniform", "uniform", "cauchy_controller")
+
+
+class HeldUniformPolicy:
+    """a ~ U(-1, 1)^A held for `repeat` ~ randint(1, 10) steps, then redrawn (doomrnn's reference)."""
+
+    def __init__(self, exp: Experiment, rng: np.random.Generator, hold: bool = True):
+        self.size, self.rng, self.hold = exp.action_size, rng, hold
+        self.left, self.action = 0, np.zeros(exp.action_size, np.float32)
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        """Raw action (A,) for this frame (the frame is ignored)."""
+        if self.left <= 0:
+            self.action = self.rng.uniform(-1.0, 1.0, self.size).astype(np.float32)
+            self.left = int(self.rng.integers(1, 11)) if self.hold else 1
+        self.left -= 1
+        return self.action
+
+
+class CauchyControllerPolicy:
+    """The full agent with every V, M and C weight ~ Cauchy * s, s ~ U(0, 0.01) (carracing's
+    reference random policy): a smooth, state-dependent random driver."""
+
+    def __init__(self, exp: Experiment, rng: np.random.Generator):
+        scale = rng.uniform(0.0, 0.01)
+
+        def cauchy(kind: str) -> dict[str, np.ndarray]:
+            return {k: (rng.standard_cauchy(s) * scale).astype(np.float32)
+                    for k, s in expected_shapes(kind, exp).items()}
+
+        spec = controller_spec(exp)
+        controller = Controller(spec, rng.standard_cauchy(spec.num_params) * scale)
+        self.agent = Agent(exp, VAE(cauchy("vae"), exp.z_size), MDNRNN(cauchy("rnn"), exp),
+                           controller, rng)
+        self.agent.reset(np.zeros(1, np.int64))
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        """Raw action (A,) for this frame."""
+        return self.agent.act(frame[None], np.zeros(1, np.int64))[0]
+
+
+def make_policy(name: str, exp: Experiment, rng: np.random.Generator):
+    """The random policy called `name` (one of POLICIES) for one episode."""
+    if name == "cauchy_controller":
+        return CauchyControllerPolicy(exp, rng)
+    return HeldUniformPolicy(exp, rng, hold=name == "held_uniform")
+
+
+def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
+    """One episode: returns obs (T, 64, 64, 3) uint8, action (T, A), reward (T,), done (T,).
+
+    done[t] is True only when the environment terminated (death, lap finished) after action t;
+    hitting the step cap is not a done.
+    """
+    frame, _ = env.reset(seed=seed)
+    obs, actions, rewards, dones = [], [], [], []
+    for _ in range(max_frames):
+        raw = policy.act(frame)
+        obs.append(frame)
+        actions.append(raw)
+        frame, reward, terminated, truncated, _ = env.step(env_action(exp, raw))
+        rewards.append(reward)
+        dones.append(terminated)
+        if terminated or truncated:
+            break
+    return {"obs": np.stack(obs), "action": np.stack(actions), "reward": np.asarray(rewards),
+            "done": np.asarray(dones)}
+
+
+def existing_attempts(record: Path, seed: int) -> list[int]:
+    """Attempt numbers of the episodes already recorded by the run seeded `seed`."""
+    pattern = re.compile(rf"s{seed}_(\d+)\.npz$")
+    return [int(m.group(1)) for p in list_npz(record) if (m := pattern.match(p.name))]
+
+
+def main(exp_name: str, argv: list[str] | None = None) -> None:
+    """Command-line entry of extract.py."""
+    parser = base_parser("record random-policy episodes into record/", exp_name)
+    parser.add_argument("--episodes", type=int, default=None,
+                        help="episodes this run must have recorded (default: the preset's total)")
+    parser.add_argument("--policy", choices=POLICIES, default=None,
+                        help="random policy (default: the experiment's reference policy)")
+    parser.add_argument("--max-frames", type=int, default=None, help="cap on episode length")
+    parser.add_argument("--record", default=None, help="output folder (default: record)")
+    args, exp, preset = parse(parser, argv, exp_name)
+    args.episodes = args.episodes if args.episodes is not None else preset.extract_episodes
+    args.policy = args.policy or exp.extract_policy
+    args.max_frames = args.max_frames or exp.max_frames
+    record = Path(args.record or exp.record_dir)
+    record.mkdir(parents=True, exist_ok=True)
+    write_settings(record / f"settings.s{args.seed}.json", exp, args)
+
+    done = existing_attempts(record, args.seed)
+    attempt = max(done, default=-1) + 1
+    kept, frames, dropped = len(done), 0, 0
+    if kept >= args.episodes:
+        print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
+        return
+    env = make_env(exp)
+    start = time.perf_counter()
+    bar = tqdm(total=args.episodes, initial=kept, desc=f"extract {exp.name} seed {args.seed}",
+               unit="ep", file=sys.stdout, mininterval=5)
+    while kept < args.episodes:
+        rng = np.random.default_rng([args.seed, attempt])
+        episode = play_episode(exp, env, make_policy(args.policy, exp, rng),
+                               episode_seed(args.seed, attempt), args.max_frames)
+        if len(episode["obs"]) > exp.min_episode_frames:
+            write_episode(record / f"s{args.seed}_{attempt:06d}.npz", **episode)
+            kept += 1
+            frames += len(episode["obs"])
+            bar.update(1)
+        else:
+            dropped += 1
+        attempt += 1
+    bar.close()
+    env.close()
+    elapsed = time.perf_counter() - start
+    print(f"{record}: wrote {kept - len(done)} episodes ({frames} frames, "
+          f"{frames / max(elapsed, 1e-9):.0f} frames/s), dropped {dropped} of "
+          f"<= {exp.min_episode_frames} frames; {kept} in total for seed {args.seed}", flush=True)
