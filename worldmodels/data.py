@@ -194,7 +194,9 @@ class FrameStream:
 
     Each pass visits the files in a new random order, pours their frames into a shuffle buffer and
     yields uint8 batches (batch_size, 64, 64, 3) drawn at random from it; the last partial batch of a
-    pass is dropped. Invalid files are skipped and counted in `skips`.
+    pass is dropped. Invalid files are skipped and counted in `skips`. Pass e shuffles with the
+    generator seeded (seed, e), so a resumed training sees the same data order as an unbroken one;
+    `next_epoch` is the index of the next pass.
     """
 
     def __init__(self, paths: list[Path], batch_size: int, seed: int = 0,
@@ -204,11 +206,14 @@ class FrameStream:
         self.paths = list(paths)
         self.batch_size = batch_size
         self.buffer_frames = max(buffer_frames, batch_size)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
+        self.next_epoch = 0
         self.skips = SkipCounter()
 
     def epoch(self) -> Iterator[np.ndarray]:
         """One pass over all files: uint8 batches (batch_size, 64, 64, 3)."""
+        self.rng = np.random.default_rng([self.seed, self.next_epoch])
+        self.next_epoch += 1
         order = [self.paths[i] for i in self.rng.permutation(len(self.paths))]
         buffer: list[np.ndarray] = []
         held = 0

@@ -264,3 +264,39 @@ def rnn_optimizer(exp: Experiment) -> keras.optimizers.Optimizer:
     schedule = OffsetExponentialDecay(exp.rnn_learning_rate, exp.rnn_min_learning_rate,
                                       exp.rnn_decay_rate)
     return keras.optimizers.Adam(schedule, clipvalue=exp.rnn_grad_clip)
+
+
+def save_training_checkpoint(path, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                             meta: dict) -> None:
+    """Atomically save the model's and optimizer's variables plus `meta` (JSON) to an .npz.
+
+    Refuses to save non-finite weights, so a checkpoint is always a good state to resume from.
+    """
+    import json
+
+    from worldmodels.fileio import atomic_savez
+
+    arrays = {f"model_{i}": np.asarray(v) for i, v in enumerate(model.variables)}
+    arrays |= {f"opt_{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
+    if not all(np.all(np.isfinite(a)) for a in arrays.values() if a.dtype.kind == "f"):
+        raise ValueError(f"refusing to checkpoint non-finite weights to {path}")
+    atomic_savez(path, compressed=False, **arrays, meta=np.array(json.dumps(meta)))
+
+
+def load_training_checkpoint(path, model: keras.Model,
+                             optimizer: keras.optimizers.Optimizer) -> dict:
+    """Restore what :func:`save_training_checkpoint` wrote into `model` and `optimizer`; returns
+    its `meta` dict. The optimizer is built for the model's trainable variables first."""
+    import json
+
+    optimizer.build(model.trainable_variables)
+    with np.load(path, allow_pickle=False) as npz:
+        n_model = sum(k.startswith("model_") for k in npz.files)
+        n_opt = sum(k.startswith("opt_") for k in npz.files)
+        if n_model != len(model.variables) or n_opt != len(optimizer.variables):
+            raise ValueError(f"{path}: checkpoint does not fit this model (other sizes?)")
+        for i, v in enumerate(model.variables):
+            v.assign(npz[f"model_{i}"])
+        for i, v in enumerate(optimizer.variables):
+            v.assign(npz[f"opt_{i}"])
+        return json.loads(str(npz["meta"]))

@@ -1,0 +1,141 @@
+"""vae_train: train V on the frames of record/*.npz, streamed from disk with bounded memory.
+
+Batches come from :class:`worldmodels.data.FrameStream` (a shuffle buffer of at most
+--buffer-frames frames), so memory does not grow with the dataset. Adam at 1e-4, batch 100 as the
+reference. After every epoch the model and optimizer are checkpointed; re-running the same command
+resumes after the last finished epoch. A NaN loss stops training before any weight is written.
+Outputs: the V weight file (tf_models/vae.npz or vae/vae.npz), TensorBoard logs in tb/vae, and a
+PNG of frames (top row) and their reconstructions (bottom row) beside the weights.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.data import iter_episodes, list_npz
+from worldmodels.experiments import Experiment
+from worldmodels.stages.common import StageError, base_parser, parse, write_settings
+from worldmodels.vae import VAE
+from worldmodels.weights import read_config, save_weights
+
+
+def _parser(exp_name: str):
+    parser = base_parser("train V (ConvVAE) on record/", exp_name)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--batch-size", dest="vae_batch_size", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None, help="default: 1e-4")
+    parser.add_argument("--record", default=None, help="episode folder (default: record)")
+    parser.add_argument("--out", default=None, help="V weight file (default: the experiment's)")
+    parser.add_argument("--max-episodes", type=int, default=10000,
+                        help="use the first N episode files by name (the reference used 10k)")
+    parser.add_argument("--buffer-frames", type=int, default=20000,
+                        help="frames held in the shuffle buffer (bounds memory)")
+    parser.add_argument("--tensorboard", default="tb/vae", help="TensorBoard log folder")
+    return parser
+
+
+def save_reconstructions(path: Path, vae: VAE, frames: np.ndarray) -> None:
+    """PNG with `frames` (N, 64, 64, 3) uint8 on top and V's reconstructions (from mu) below."""
+    from PIL import Image
+
+    recon = (vae.decode(vae.encode(frames)[0]) * 255.0).round().astype(np.uint8)
+    grid = np.concatenate([np.concatenate(list(frames), 1), np.concatenate(list(recon), 1)], 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+
+
+def sample_frames(paths: list[Path], count: int) -> np.ndarray:
+    """`count` frames spread over the first valid episodes in `paths`, (count, 64, 64, 3) uint8."""
+    from worldmodels.data import SkipCounter
+
+    frames = []
+    for _, episode in iter_episodes(paths, SkipCounter()):
+        obs = episode["obs"]
+        frames.extend(obs[np.linspace(0, len(obs) - 1, 2).astype(int)])
+        if len(frames) >= count:
+            break
+    return np.stack(frames[:count])
+
+
+def already_trained(out: Path, epochs: int, checkpoint: Path) -> bool:
+    """True when `out` holds V trained for `epochs` epochs and no run is in progress."""
+    return out.is_file() and not checkpoint.exists() and read_config(out).get("epochs") == epochs
+
+
+def main(exp_name: str, argv: list[str] | None = None) -> None:
+    """Command-line entry of vae_train.py."""
+    args, exp, preset = parse(_parser(exp_name), argv, exp_name)
+    args.epochs = args.epochs or preset.vae_epochs
+    args.learning_rate = args.learning_rate or exp.vae_learning_rate
+    record = Path(args.record or exp.record_dir)
+    out = Path(args.out or exp.vae_path)
+    checkpoint = out.with_name("vae_train.ckpt.npz")
+    paths = list_npz(record)[: args.max_episodes]
+    if not paths:
+        raise StageError(f"no episode files in {record}/ (made by: extract.py)")
+    if already_trained(out, args.epochs, checkpoint):
+        print(f"{out}: already trained for {args.epochs} epochs; nothing to do", flush=True)
+        return
+    write_settings(out.with_name("vae_train.settings.json"), exp, args)
+    train(exp, args, paths, out, checkpoint)
+
+
+def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path) -> None:
+    """Fit V for args.epochs epochs with per-epoch checkpoints, then write the weight file."""
+    import warnings
+
+    import keras
+    import tensorflow as tf
+
+    # A streamed dataset has no known length: Keras warns at the end of every first epoch.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
+
+    from worldmodels.data import FrameStream
+    from worldmodels.keras_models import ConvVAE, load_training_checkpoint, save_training_checkpoint
+
+    keras.utils.set_random_seed(args.seed)
+    model = ConvVAE(exp.z_size, exp.kl_tolerance, seed=args.seed)
+    optimizer = keras.optimizers.Adam(args.learning_rate)
+    model.compile(optimizer=optimizer)
+    stream = FrameStream(paths, args.vae_batch_size, seed=args.seed,
+                         buffer_frames=args.buffer_frames)
+    first_epoch = 0
+    if checkpoint.exists():
+        first_epoch = load_training_checkpoint(checkpoint, model, optimizer)["epoch"]
+        print(f"resuming {checkpoint} after epoch {first_epoch}", flush=True)
+    stream.next_epoch = first_epoch
+    dataset = tf.data.Dataset.from_generator(
+        stream.epoch, output_signature=tf.TensorSpec((None, 64, 64, 3), tf.uint8)
+    ).map(lambda x: tf.cast(x, tf.float32) / 255.0).prefetch(2)
+
+    class EpochCheckpoint(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if not all(math.isfinite(v) for v in (logs or {}).values()):
+                return  # TerminateOnNaN stops the run; never checkpoint a NaN state
+            save_training_checkpoint(checkpoint, model, optimizer, {"epoch": epoch + 1})
+            print(f"epoch {epoch + 1}/{args.epochs}: " + "  ".join(
+                f"{k} {v:.4f}" for k, v in (logs or {}).items()) +
+                f"  ({stream.skips.count} bad files skipped)", flush=True)
+
+    start = time.perf_counter()
+    model.fit(dataset, epochs=args.epochs, initial_epoch=first_epoch,
+              verbose=1 if sys.stdout.isatty() else 0,
+              callbacks=[keras.callbacks.TerminateOnNaN(), EpochCheckpoint(),
+                         keras.callbacks.TensorBoard(args.tensorboard)])
+    weights = model.weight_dict()
+    if not all(np.all(np.isfinite(w)) for w in weights.values()):
+        raise StageError(f"V's loss became NaN; no weights written (last good epoch is in "
+                         f"{checkpoint})")
+    save_weights(out, "vae", exp, weights, extra={"epochs": args.epochs, "seed": args.seed})
+    checkpoint.unlink(missing_ok=True)
+    vae = VAE(weights, exp.z_size)
+    save_reconstructions(out.with_name("vae_reconstructions.png"), vae, sample_frames(paths, 8))
+    print(f"{out}: V trained for {args.epochs} epochs in {time.perf_counter() - start:.0f}s on "
+          f"{len(paths) - stream.skips.count} episodes ({stream.skips.count} bad files skipped)",
+          flush=True)
