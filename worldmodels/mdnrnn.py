@@ -112,15 +112,23 @@ def sample_next_z(mix: Mixture, temperature: float, rng: np.random.Generator) ->
     The mixture logits are divided by tau, one component is drawn per dimension, and
     z = mu + sigma * eps * sqrt(tau) with eps ~ N(0, 1).
     """
-    n, z, k = mix.mu.shape
-    logits = mix.log_pi / temperature
-    probs = np.exp(log_softmax(logits))
+    n, z, _ = mix.mu.shape
+    uniform = rng.random((n, z), dtype=np.float32)
+    eps = rng.standard_normal((n, z), dtype=np.float32)
+    return sample_with_noise(mix, temperature, uniform, eps)
+
+
+def sample_with_noise(mix: Mixture, temperature: float, uniform: np.ndarray,
+                      eps: np.ndarray) -> np.ndarray:
+    """:func:`sample_next_z` with its random draws given: uniform (N, z) in [0, 1) picks the
+    component by inverse CDF, eps (N, z) ~ N(0, 1) is the Gaussian noise."""
+    k = mix.mu.shape[-1]
+    probs = np.exp(log_softmax(mix.log_pi / temperature))
     cumulative = probs.cumsum(axis=-1)
-    u = rng.random((n, z, 1), dtype=np.float32) * cumulative[..., -1:]
+    u = uniform[..., None] * cumulative[..., -1:]
     chosen = np.minimum((u > cumulative).sum(axis=-1), k - 1)[..., None]  # (N, z, 1)
     mu = np.take_along_axis(mix.mu, chosen, axis=-1)[..., 0]
     log_sigma = np.take_along_axis(mix.log_sigma, chosen, axis=-1)[..., 0]
-    eps = rng.standard_normal((n, z), dtype=np.float32)
     return mu + np.exp(log_sigma) * eps * np.float32(np.sqrt(temperature))
 
 

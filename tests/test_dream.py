@@ -1,0 +1,85 @@
+"""The dream: batched core vs the gymnasium Env one rollout at a time, and the Env's contract."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from worldmodels.controller import Controller, controller_spec
+from worldmodels.dream import DreamBatch, DreamEnv
+from worldmodels.experiments import DOOMRNN
+from worldmodels.mdnrnn import MDNRNN
+from worldmodels.vae import VAE
+from worldmodels.weights import init_weights
+
+EXP = DOOMRNN.with_overrides(max_frames=300)
+
+
+@pytest.fixture(scope="module")
+def parts():
+    rng = np.random.default_rng(0)
+    weights = init_weights("rnn", EXP, rng)
+    weights["mdn/kernel"][:, -1] = rng.normal(0.0, 2.0, EXP.rnn_size)
+    weights["mdn/bias"][-1] = -6.0  # a state-dependent death: varied lengths
+    rnn = MDNRNN(weights, EXP)
+    initial = rng.standard_normal((2, 10, EXP.z_size)).astype(np.float32)
+    spec = controller_spec(EXP)
+    params = rng.standard_normal((3, spec.num_params)) * 0.05
+    return rnn, initial, spec, Controller(spec, params)
+
+
+def test_batched_dream_equals_the_env_one_rollout_at_a_time(parts):
+    rnn, (mu, logvar), spec, controller = parts
+    candidate = np.array([0, 0, 1, 1, 2, 2, 2])
+    seeds = [[7, j] for j in range(len(candidate))]
+    rewards, steps = DreamBatch(EXP, rnn, mu, logvar, 1.25).rollout(controller, candidate, seeds)
+    assert len(set(steps.tolist())) > 2  # rollouts left the batch at different times
+    np.testing.assert_array_equal(rewards, steps)
+
+    env = DreamEnv(EXP, rnn, mu, logvar, spec, temperature=1.25)
+    for r, (k, seed) in enumerate(zip(candidate, seeds, strict=True)):
+        env.core.reset([seed])  # the Env's reset(seed=int) does this with [int]
+        obs, total, done = env._obs(), 0.0, False
+        while not done:
+            action = Controller(spec, controller.layers and _params(controller, k)).act(
+                obs[None, None])[0]
+            obs, reward, terminated, truncated, _ = env.step(action[0])
+            total += reward
+            done = terminated or truncated
+        assert total == rewards[r], f"rollout {r}"
+
+
+def _params(controller, k):
+    from worldmodels.controller import flatten
+
+    return flatten([(w[k : k + 1], None if b is None else b[k : k + 1])
+                    for w, b in controller.layers])
+
+
+def test_rollouts_are_reproducible_and_capped(parts):
+    rnn, (mu, logvar), spec, controller = parts
+    core = DreamBatch(EXP, rnn, mu, logvar, 1.25)
+    a = core.rollout(controller, np.zeros(4, np.int64), [1, 2, 3, 4], max_frames=40)
+    b = core.rollout(controller, np.zeros(4, np.int64), [1, 2, 3, 4], max_frames=40)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1].max() <= 40
+
+
+def test_temperature_changes_the_dream(parts):
+    rnn, (mu, logvar), spec, controller = parts
+    cold = DreamBatch(EXP, rnn, mu, logvar, 0.1).rollout(controller, np.zeros(8, np.int64),
+                                                        list(range(8)))[1]
+    hot = DreamBatch(EXP, rnn, mu, logvar, 1.25).rollout(controller, np.zeros(8, np.int64),
+                                                        list(range(8)))[1]
+    assert not np.array_equal(cold, hot)
+
+
+def test_env_passes_the_gymnasium_checker_and_renders(parts):
+    rnn, (mu, logvar), spec, _ = parts
+    vae = VAE(init_weights("vae", EXP, np.random.default_rng(1)), EXP.z_size)
+    env = DreamEnv(EXP, rnn, mu, logvar, spec, vae=vae, render_mode="rgb_array")
+    check_env(env, skip_render_check=False)
+    env.reset(seed=3)
+    frame = env.render()
+    assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
+    obs, reward, *_ = env.step(np.array([0.5], np.float32))
+    assert obs.shape == (1088,) and reward == 1.0

@@ -1,0 +1,175 @@
+"""The dream: M (and V's decoder for pictures) standing in for the real environment.
+
+:class:`DreamBatch` steps many rollouts at once as one batch of matrix products; rollouts that have
+ended leave the batch. :class:`DreamEnv` is the same core seen as a ``gymnasium.Env`` with one
+rollout. Each rollout draws its random numbers from its own generator, seeded by the rollout's seed
+and consumed in fixed-size chunks, so a rollout's trajectory does not depend on which other
+rollouts share its batch: the batched dream and the Env give the same rewards for the same seeds.
+
+One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
+[z, a (, restart)]; the next z is sampled at temperature tau; the rollout dies when the predicted
+done probability is above 0.5 (a deterministic cut-off); reward is 1 per step survived; the
+episode is cut at `max_frames` steps. It starts from a z sampled around one of the stored initial
+(mu, logvar) pairs, with zero LSTM state and restart = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from worldmodels.controller import Controller, ControllerSpec, controller_input
+from worldmodels.experiments import Experiment
+from worldmodels.mdnrnn import MDNRNN, sample_with_noise
+from worldmodels.vae import VAE
+
+NOISE_CHUNK = 64  # steps of random numbers drawn per rollout at a time
+
+
+class DreamBatch:
+    """N dream rollouts stepped together. Arrays hold only the rollouts still running; `rows`
+    maps them to their original index 0..N-1."""
+
+    def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
+                 initial_logvar: np.ndarray, temperature: float):
+        self.exp, self.rnn, self.temperature = exp, rnn, float(temperature)
+        self.initial_mu = np.asarray(initial_mu, np.float32)
+        self.initial_sigma = np.exp(0.5 * np.asarray(initial_logvar, np.float32))
+
+    def reset(self, seeds: Sequence) -> None:
+        """Start one rollout per seed (an int or a list of ints, for numpy's SeedSequence)."""
+        self.gens = [np.random.default_rng(s) for s in seeds]
+        n, z = len(self.gens), self.exp.z_size
+        pick = np.array([g.integers(len(self.initial_mu)) for g in self.gens])
+        eps = np.stack([g.standard_normal(z, dtype=np.float32) for g in self.gens]) if n else \
+            np.zeros((0, z), np.float32)
+        self.z = self.initial_mu[pick] + self.initial_sigma[pick] * eps
+        self.h, self.c = self.rnn.initial_state(n)
+        self.restart = np.ones((n, 1), np.float32)
+        self.rows = np.arange(n)
+        self.t = 0
+        self.uniform = np.zeros((n, NOISE_CHUNK, z), np.float32)
+        self.eps = np.zeros((n, NOISE_CHUNK, z), np.float32)
+
+    def features(self, spec: ControllerSpec) -> np.ndarray:
+        """The controller's input for the running rollouts, (n, spec.input_size)."""
+        return controller_input(spec, self.z, self.h, self.c)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Advance the running rollouts with raw actions (n, A). Returns (reward (n,), dead (n,)).
+
+        Does not remove dead rollouts: call :meth:`keep` for that.
+        """
+        if self.t % NOISE_CHUNK == 0:
+            self._draw_noise()
+        parts = [self.z, action.astype(np.float32)]
+        parts += [self.restart] if self.exp.use_restart else []
+        self.h, self.c = self.rnn.step(np.concatenate(parts, axis=1), self.h, self.c)
+        self.restart = np.zeros_like(self.restart)
+        mix = self.rnn.mixture(self.h)
+        i = self.t % NOISE_CHUNK
+        self.z = sample_with_noise(mix, self.temperature, self.uniform[:, i], self.eps[:, i])
+        self.t += 1
+        dead = mix.done_logit > 0.0 if mix.done_logit is not None else np.zeros(len(self.z), bool)
+        return np.ones(len(self.z)), dead
+
+    def _draw_noise(self) -> None:
+        shape = (NOISE_CHUNK, self.exp.z_size)
+        for j, g in enumerate(self.gens):
+            self.uniform[j] = g.random(shape, dtype=np.float32)
+            self.eps[j] = g.standard_normal(shape, dtype=np.float32)
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Keep only the running rollouts where `mask` (n,) is True."""
+        self.gens = [g for g, m in zip(self.gens, mask, strict=True) if m]
+        for name in ("z", "h", "c", "restart", "rows", "uniform", "eps"):
+            setattr(self, name, getattr(self, name)[mask])
+
+    def rollout(self, controller: Controller, candidate: np.ndarray, seeds: Sequence,
+                max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Play one dream episode per seed, rollout r driven by controller `candidate[r]`.
+
+        Returns (total reward (N,), steps (N,)); rollouts leave the batch as they die.
+        """
+        max_frames = max_frames or self.exp.max_frames
+        self.reset(seeds)
+        candidate = np.asarray(candidate, np.int64)
+        rewards, steps = np.zeros(len(candidate)), np.zeros(len(candidate), np.int64)
+        while len(self.rows) and self.t < max_frames:
+            action = controller.act_rows(self.features(controller.spec), candidate[self.rows])
+            reward, dead = self.step(action)
+            rewards[self.rows] += reward
+            steps[self.rows] += 1
+            if dead.any():
+                self.keep(~dead)
+        return rewards, steps
+
+
+class DreamEnv(gym.Env):
+    """One dream rollout as a gymnasium Env.
+
+    Observation: the controller's input vector ([z, h] or [z, c, h]), float32. Action: M's raw
+    action in [-1, 1]^A. ``render()`` returns V's decoding of the current z, (64, 64, 3) uint8
+    (render_mode "rgb_array"), or shows it in a window ("human"). ``reset(seed=s)`` plays the
+    same rollout as seed s in :meth:`DreamBatch.rollout`.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 35}
+
+    def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
+                 initial_logvar: np.ndarray, spec: ControllerSpec, vae: VAE | None = None,
+                 temperature: float | None = None, render_mode: str | None = None):
+        self.exp, self.controller_spec, self.vae = exp, spec, vae
+        self.render_mode = render_mode
+        temperature = exp.temperature if temperature is None else temperature
+        self.core = DreamBatch(exp, rnn, initial_mu, initial_logvar, temperature)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (spec.input_size,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (exp.action_size,), np.float32)
+        self.window = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Start a rollout; without a seed, one is drawn from the Env's own generator."""
+        super().reset(seed=seed)
+        if seed is None:
+            seed = int(self.np_random.integers(2**31))
+        self.core.reset([seed])
+        return self._obs(), {}
+
+    def step(self, action):
+        """Advance one step with a raw action (A,) in [-1, 1]."""
+        action = np.clip(np.asarray(action, np.float32).reshape(1, -1), -1.0, 1.0)
+        reward, dead = self.core.step(action)
+        truncated = self.core.t >= self.exp.max_frames and not dead[0]
+        if self.render_mode == "human":
+            self.render()
+        return self._obs(), float(reward[0]), bool(dead[0]), bool(truncated), {}
+
+    def _obs(self) -> np.ndarray:
+        return self.core.features(self.controller_spec)[0].astype(np.float32)
+
+    def render(self):
+        """V's picture of the current z: (64, 64, 3) uint8, or drawn in a window for "human"."""
+        if self.vae is None:
+            raise ValueError("DreamEnv needs a VAE to render")
+        frame = (self.vae.decode(self.core.z[:1])[0] * 255.0).round().astype(np.uint8)
+        if self.render_mode != "human":
+            return frame
+        import pygame
+
+        if self.window is None:
+            pygame.init()
+            self.window = pygame.display.set_mode((384, 384))
+        surface = pygame.surfarray.make_surface(frame.transpose(1, 0, 2))
+        self.window.blit(pygame.transform.scale(surface, (384, 384)), (0, 0))
+        pygame.display.flip()
+        return None
+
+    def close(self):
+        """Close the window, if any."""
+        if self.window is not None:
+            import pygame
+
+            pygame.display.quit()
+            self.window = None
