@@ -76,11 +76,14 @@ def threads_per_worker(num_worker: int) -> int:
 
 
 def relaunch(num_worker: int, mpiexec: str = "") -> None:
-    """Replace this process by ``mpiexec -n num_worker+1 python <same command line>``.
+    """Replace this process by ``mpiexec -n num_worker+1 python <sys.argv>``.
 
     Never returns. Children inherit the environment plus the thread limits and the marker.
+    ``sys.argv`` (not the original command line) is used so a caller that changed directory can
+    make its script path absolute first; ``python -m pkg`` works because sys.argv[0] is then the
+    module's absolute file name.
     """
-    cmd = [find_mpiexec(mpiexec), "-n", str(num_worker + 1), sys.executable, *sys.orig_argv[1:]]
+    cmd = [find_mpiexec(mpiexec), "-n", str(num_worker + 1), sys.executable, *sys.argv]
     env = dict(os.environ)
     env[CHILD_MARKER] = "1"
     threads = str(threads_per_worker(num_worker))

@@ -30,19 +30,18 @@ def parts():
 def test_batched_dream_equals_the_env_one_rollout_at_a_time(parts):
     rnn, (mu, logvar), spec, controller = parts
     candidate = np.array([0, 0, 1, 1, 2, 2, 2])
-    seeds = [[7, j] for j in range(len(candidate))]
+    seeds = [100 + j for j in range(len(candidate))]
     rewards, steps = DreamBatch(EXP, rnn, mu, logvar, 1.25).rollout(controller, candidate, seeds)
     assert len(set(steps.tolist())) > 2  # rollouts left the batch at different times
     np.testing.assert_array_equal(rewards, steps)
 
     env = DreamEnv(EXP, rnn, mu, logvar, spec, temperature=1.25)
     for r, (k, seed) in enumerate(zip(candidate, seeds, strict=True)):
-        env.core.reset([seed])  # the Env's reset(seed=int) does this with [int]
-        obs, total, done = env._obs(), 0.0, False
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
         while not done:
-            action = Controller(spec, controller.layers and _params(controller, k)).act(
-                obs[None, None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action[0])
+            action = Controller(spec, _params(controller, k)).act(obs[None, None])[0, 0]
+            obs, reward, terminated, truncated, _ = env.step(action)
             total += reward
             done = terminated or truncated
         assert total == rewards[r], f"rollout {r}"

@@ -69,6 +69,10 @@ class Experiment:
     rnn_sequences: str = "episodes"  # "episodes": random whole-episode windows, zero state;
     # "stream": episodes concatenated, state carried across windows and reset at restart
     env_kwargs: dict = field(default_factory=dict, compare=False)  # passed to the real env
+    real_env_name: str = "real"  # model.py's name for the real game ...
+    dream_env_name: str = "dream"  # ... and for the dream
+    train_in_dream: bool = False  # C is evolved inside M's dream (else in the real environment)
+    es_seed_start: int = 0  # the reference's seed_start for train.py
     # Where the pipeline reads and writes, relative to the experiment's folder.
     record_dir: str = "record"
     series_dir: str = "series"
@@ -112,6 +116,8 @@ CARRACING = Experiment(
     max_frames=1000,
     temperature=1.0,
     extract_policy="cauchy_controller",
+    real_env_name="carracing",
+    dream_env_name="carracingrnn",
     presets={
         "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
         "small": Preset("small", 200, 10, 100, 600, 20, 999, 16, 4, 60, 10),
@@ -137,6 +143,10 @@ DOOMRNN = Experiment(
     extract_policy="held_uniform",
     min_episode_frames=100,
     rnn_sequences="stream",
+    train_in_dream=True,
+    real_env_name="doomreal",
+    dream_env_name="doomrnn",
+    es_seed_start=111,
     # Skill 4 is VizdoomTakeCover-v1's own setting; its random-policy score (207 +/- 86 over 100
     # episodes) matches the paper's random baseline (210 +/- 108), while skill 5 gives 71 +/- 25.
     env_kwargs={"doom_skill": 4},

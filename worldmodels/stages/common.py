@@ -31,6 +31,7 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
     exit status 2.
     """
     argv = [_absolute_if_exists(a) for a in sys.argv[1:]]
+    sys.argv = [str(Path(script).resolve()), *argv]  # what estool re-runs under mpiexec
     os.chdir(Path(script).resolve().parent)
     module = importlib.import_module(f"worldmodels.stages.{stage}")
     try:

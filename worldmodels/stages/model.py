@@ -1,0 +1,166 @@
+"""model: play a trained controller, in the real game or in the dream.
+
+    python model.py [ENV] render|norender FILE [SEED] [--episodes N] [--record PATH]
+
+ENV is the experiment's real-game name (doomreal, carracing; the default) or its dream name
+(doomrnn, carracingrnn). FILE is a controller log (``.best.json`` = [params, reward] or ``.json`` =
+[params]). ``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean
+and standard deviation. ``render`` plays one episode and shows it in a window where there is a
+display, else writes a video (--record, default videos/ENV.SEED.mp4; .gif works too): real frame,
+V's 64x64 input and V's reconstruction side by side (dream: V's decoding of the dreamed z).
+
+Episode i uses seed (1_000_000 + SEED, i): never one that train.py used (its evaluation seeds are
+0..popsize-1 and its training seeds are drawn at random below 2**31 from another stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.agent import Agent, run_episodes
+from worldmodels.controller import Controller, controller_spec
+from worldmodels.dream import DreamEnv
+from worldmodels.envs import env_action, make_env
+from worldmodels.experiments import CONTROLLER_MODES, Experiment, get_experiment
+from worldmodels.stages.common import StageError, episode_seed
+from worldmodels.stages.train import load_dream, load_rnn, load_vae
+from worldmodels.video import Viewer, has_display, side_by_side
+
+TEST_SEED_BASE = 1_000_000
+
+
+def load_controller_params(path: str | Path, num_params: int) -> np.ndarray:
+    """Parameters (P,) from a controller log file: [params, reward] or [params]."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"{path}: no such controller file (made by: train.py)")
+    try:
+        data = json.loads(path.read_text())
+        params = np.asarray(data[0], dtype=np.float64)
+    except (ValueError, IndexError, TypeError, KeyError) as err:
+        raise StageError(f"{path}: not a controller log ([params, ...]): {err}") from None
+    if params.shape != (num_params,) or not np.all(np.isfinite(params)):
+        raise StageError(f"{path}: {params.shape} parameters, the controller needs ({num_params},)"
+                         " finite values (other experiment or --controller-mode?)")
+    return params
+
+
+def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
+    """Parse `[ENV] MODE FILE [SEED]` and the flags."""
+    parser = argparse.ArgumentParser(
+        description=f"{exp.name}: play a controller ({exp.real_env_name} = real game, "
+                    f"{exp.dream_env_name} = dream)")
+    parser.add_argument("words", nargs="+", metavar="[ENV] render|norender FILE [SEED]")
+    parser.add_argument("--episodes", type=int, default=100, help="episodes for norender")
+    parser.add_argument("--record", default=None, help="video file for render (mp4 or gif)")
+    parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
+    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
+    parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
+    parser.add_argument("--max-frames", type=int, default=None)
+    args = parser.parse_args(argv)
+    words = list(args.words)
+    args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
+        exp.real_env_name
+    if len(words) not in (2, 3) or words[0] not in ("render", "norender"):
+        parser.error("expected [ENV] render|norender FILE [SEED]")
+    args.mode, args.file = words[0], words[1]
+    args.seed = int(words[2]) if len(words) == 3 else 0
+    return args
+
+
+def main(exp_name: str, argv: list[str] | None = None) -> None:
+    """Command-line entry of model.py."""
+    exp = get_experiment(exp_name)
+    args = parse_args(exp, argv)
+    spec = controller_spec(exp, args.controller_mode)
+    params = load_controller_params(args.file, spec.num_params)
+    dream = args.env == exp.dream_env_name
+    temperature = exp.temperature if args.temperature is None else args.temperature
+    if args.mode == "norender":
+        seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
+        start = time.perf_counter()
+        if dream:
+            core = load_dream(exp, None, None, temperature)
+            rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
+                                      seeds, args.max_frames)
+            for i, r in enumerate(rewards):
+                print(f"episode {i}: reward {r:.2f}", flush=True)
+        else:
+            rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames)
+        print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
+              f"{rewards.std():.2f} (min {rewards.min():.2f}, max {rewards.max():.2f}) in "
+              f"{time.perf_counter() - start:.0f}s", flush=True)
+        return
+    record = args.record or (None if has_display() else f"videos/{args.env}.{args.seed}.mp4")
+    viewer = Viewer(record)
+    seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
+    if dream:
+        total = render_dream(exp, spec, params, seed, temperature, viewer)
+    else:
+        total = render_real(exp, spec, params, seed, viewer, args.max_frames)
+    viewer.close()
+    print(f"{args.env}: reward {total:.2f}", flush=True)
+
+
+def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch: int,
+              max_frames: int | None) -> np.ndarray:
+    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish."""
+    rng = np.random.default_rng(0)
+    agent = Agent(exp, load_vae(exp, None), load_rnn(exp, None), Controller(spec, params), rng)
+    envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
+    rewards = []
+    for start in range(0, len(seeds), len(envs)):
+        part = seeds[start : start + len(envs)]
+        r, _ = run_episodes(exp, agent, envs[: len(part)], part, np.zeros(len(part), np.int64),
+                            max_frames)
+        for i, value in enumerate(r, start):
+            print(f"episode {i}: reward {value:.2f}", flush=True)
+        rewards.extend(r)
+    for env in envs:
+        env.close()
+    return np.asarray(rewards)
+
+
+def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Viewer,
+                max_frames: int | None) -> float:
+    """One real episode shown as [screen | 64x64 input | V's reconstruction]; returns its reward."""
+    vae = load_vae(exp, None)
+    agent = Agent(exp, vae, load_rnn(exp, None), Controller(spec, params),
+                  np.random.default_rng(0))
+    agent.reset(np.zeros(1, np.int64))
+    env = make_env(exp)
+    frame, _ = env.reset(seed=seed)
+    total, rows = 0.0, np.zeros(1, np.int64)
+    for _ in range(max_frames or exp.max_frames):
+        recon = (vae.decode(vae.encode(frame[None])[0])[0] * 255).round().astype(np.uint8)
+        viewer.show(side_by_side(env.last_screen, frame, recon))
+        action = env_action(exp, agent.act(frame[None], rows))[0]
+        frame, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        if terminated or truncated:
+            break
+    env.close()
+    return total
+
+
+def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
+                 viewer: Viewer) -> float:
+    """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
+    core = load_dream(exp, None, None, temperature)
+    env = DreamEnv(exp, core.rnn, core.initial_mu, 2 * np.log(core.initial_sigma), spec,
+                   vae=load_vae(exp, None), temperature=temperature, render_mode="rgb_array")
+    controller = Controller(spec, params)
+    obs, _ = env.reset(seed=seed)
+    total, done = 0.0, False
+    while not done:
+        viewer.show(side_by_side(env.render()))
+        action = controller.act(obs[None, None])[0, 0]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        done = terminated or truncated
+    return total
