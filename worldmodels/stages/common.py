@@ -26,9 +26,9 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
     """Run `worldmodels.stages.<stage>.main` for `exp_name` from an experiment folder's script.
 
     The working directory becomes the script's folder, so relative data paths (record/, log/, ...)
-    mean the same wherever the script is started from; file arguments that exist relative to the
-    caller's directory are made absolute first. Known user errors end in one line on stderr and
-    exit status 2.
+    mean the same wherever the script is started from; file arguments (with a folder or a suffix)
+    that exist relative to the caller's directory are made absolute first. Known user errors end
+    in one line on stderr and exit status 2.
     """
     argv = [_absolute_if_exists(a) for a in sys.argv[1:]]
     sys.argv = [str(Path(script).resolve()), *argv]  # what estool re-runs under mpiexec
@@ -42,7 +42,11 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
 
 
 def _absolute_if_exists(arg: str) -> str:
-    return str(Path(arg).resolve()) if not arg.startswith("-") and Path(arg).exists() else arg
+    """An existing path written with a folder or a suffix (not a bare word like 'doomrnn')."""
+    looks_like_path = os.sep in arg or "." in Path(arg).name
+    if arg.startswith("-") or not looks_like_path or not Path(arg).exists():
+        return arg
+    return str(Path(arg).resolve())
 
 
 def base_parser(description: str, exp_name: str) -> argparse.ArgumentParser:

@@ -1,0 +1,5 @@
+"""doomrnn dream: play M's dream with the keyboard (see worldmodels/stages/dream_play.py)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "doomrnn", "dream_play")

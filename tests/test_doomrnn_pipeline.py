@@ -1,0 +1,136 @@
+"""doomrnn end to end with the `smoke` preset, through the real scripts, plus kill-and-resume."""
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldmodels.experiments import DOOMRNN
+from worldmodels.weights import load_weights, read_config
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "doomrnn"
+
+
+def run(folder: Path, script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run doomrnn/<script> copied into `folder`, from another directory (as a user might)."""
+    out = subprocess.run([sys.executable, str(folder / script), *args], capture_output=True,
+                         text=True, cwd=folder.parent, timeout=300)
+    if check and out.returncode:
+        raise AssertionError(f"{script} {args} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """extract -> vae_train -> series -> rnn_train -> train (2 MPI workers) in a fresh folder."""
+    folder = tmp_path_factory.mktemp("pipe") / "doomrnn"
+    shutil.copytree(SCRIPTS, folder, ignore=shutil.ignore_patterns("record", "series", "tb",
+                                                                    "tf_models", "log"))
+    outputs = {"extract": run(folder, "extract.py", "--preset", "smoke", "--episodes", "3")}
+    (folder / "record" / "s9_000000.npz").write_bytes(b"truncated episode")
+    for stage in ("vae_train", "series", "rnn_train"):
+        outputs[stage] = run(folder, f"{stage}.py", "--preset", "smoke")
+    outputs["train"] = run(folder, "train.py", "--preset", "smoke", "-n", "2")
+    return folder, outputs
+
+
+def test_every_stage_writes_its_files(pipeline):
+    folder, outputs = pipeline
+    assert len(list((folder / "record").glob("s0_*.npz"))) == 3
+    for name in ("vae.npz", "rnn.npz", "initial_z.npz", "vae_reconstructions.png"):
+        assert (folder / "tf_models" / name).is_file(), name
+    load_weights(folder / "tf_models" / "vae.npz", "vae", DOOMRNN)
+    load_weights(folder / "tf_models" / "rnn.npz", "rnn", DOOMRNN)
+    assert len(list((folder / "series").glob("*.npz"))) == 3
+    assert any((folder / "tb" / "vae").rglob("events.out.tfevents*"))
+    assert any((folder / "tb" / "rnn").rglob("events.out.tfevents*"))
+
+
+def test_a_corrupt_episode_is_skipped_and_counted(pipeline):
+    _, outputs = pipeline
+    assert "1 bad files skipped" in outputs["vae_train"].stdout
+    assert "1 bad files skipped" in outputs["series"].stdout
+    assert "s9_000000.npz" in outputs["vae_train"].stderr
+
+
+def test_training_ran_under_mpi_and_wrote_reference_logs(pipeline):
+    folder, outputs = pipeline
+    out = outputs["train"].stdout
+    assert "relaunching under MPI" in out and "-n 3" in out  # master + 2 workers
+    base = folder / "log" / "doomrnn.cma.1.4"
+    hist = json.loads(Path(f"{base}.hist.json").read_text())
+    assert [row[0] for row in hist] == [1, 2] and all(len(row) == 9 for row in hist)
+    params, reward = json.loads(Path(f"{base}.best.json").read_text())
+    assert len(params) == 1088 and reward >= 1
+
+
+def test_model_plays_real_game_and_dream(pipeline):
+    folder, _ = pipeline
+    best = "log/doomrnn.cma.1.4.best.json"
+    real = run(folder, "model.py", "doomreal", "norender", str(folder / best), "--episodes", "2")
+    assert real.stdout.count("episode ") == 2 and "doomreal: 2 episodes, mean" in real.stdout
+    dream = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--episodes", "2")
+    assert dream.stdout.count("episode ") == 2 and "doomrnn: 2 episodes, mean" in dream.stdout
+    video = folder / "real.gif"
+    run(folder, "model.py", "doomreal", "render", str(folder / best), "--record", str(video),
+        "--max-frames", "20")
+    assert video.stat().st_size > 1000
+
+
+def test_missing_or_foreign_models_give_one_line(pipeline, tmp_path):
+    folder, _ = pipeline
+    moved = folder / "tf_models" / "rnn.npz"
+    moved.rename(tmp_path / "rnn.npz")
+    try:
+        out = run(folder, "train.py", "--preset", "smoke", "--log_dir", str(tmp_path / "log"),
+                  check=False)
+    finally:
+        (tmp_path / "rnn.npz").rename(moved)
+    assert out.returncode != 0
+    assert "tf_models/rnn.npz: missing rnn weight file for doomrnn (made by: rnn_train.py)" \
+        in out.stderr
+    car = run(folder, "model.py", "doomreal", "norender", str(folder / "tf_models" / "vae.npz"),
+              check=False)
+    assert car.returncode == 2 and car.stderr.count("\n") == 1
+
+
+def _kill_when(proc: subprocess.Popen, path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.parametrize(("stage", "flags", "checkpoint", "key", "total"), [
+    ("vae_train", ["--epochs", "3"], "vae_train.ckpt.npz", "epochs", 3),
+    ("rnn_train", ["--steps", "12"], "rnn_train.ckpt.npz", "steps", 12),
+])
+def test_killed_training_resumes_and_matches_an_unbroken_run(pipeline, tmp_path, stage, flags,
+                                                              checkpoint, key, total):
+    folder, _ = pipeline
+    outs = {}
+    for name in ("killed", "unbroken"):
+        out = tmp_path / name / "m.npz"
+        args = [sys.executable, str(folder / f"{stage}.py"), "--preset", "smoke", *flags,
+                "--out", str(out), "--tensorboard", str(tmp_path / name / "tb")]
+        if name == "killed":
+            _kill_when(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL), out.with_name(checkpoint))
+            assert not out.exists()
+        result = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
+        assert ("resuming" in result.stdout) == (name == "killed")
+        assert read_config(out)[key] == total
+        assert not out.with_name(checkpoint).exists()
+        kind = stage.split("_")[0]
+        outs[name] = load_weights(out, kind, DOOMRNN)
+    for name, array in outs["unbroken"].items():
+        np.testing.assert_allclose(outs["killed"][name], array, atol=1e-5, err_msg=name)
