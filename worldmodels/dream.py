@@ -22,7 +22,7 @@ import numpy as np
 
 from worldmodels.controller import Controller, ControllerSpec, controller_input
 from worldmodels.experiments import Experiment
-from worldmodels.mdnrnn import MDNRNN, sample_with_noise
+from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE
 
 NOISE_CHUNK = 64  # steps of random numbers drawn per rollout at a time
@@ -68,11 +68,11 @@ class DreamBatch:
         parts += [self.restart] if self.exp.use_restart else []
         self.h, self.c = self.rnn.step(np.concatenate(parts, axis=1), self.h, self.c)
         self.restart = np.zeros_like(self.restart)
-        mix = self.rnn.mixture(self.h)
         i = self.t % NOISE_CHUNK
-        self.z = sample_with_noise(mix, self.temperature, self.uniform[:, i], self.eps[:, i])
+        self.z, done_logit = self.rnn.sample_next(self.h, self.temperature, self.uniform[:, i],
+                                                  self.eps[:, i])
         self.t += 1
-        dead = mix.done_logit > 0.0 if mix.done_logit is not None else np.zeros(len(self.z), bool)
+        dead = done_logit > 0.0 if done_logit is not None else np.zeros(len(self.z), bool)
         return np.ones(len(self.z)), dead
 
     def _draw_noise(self) -> None:

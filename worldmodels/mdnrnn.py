@@ -58,7 +58,7 @@ class MDNRNN:
 
     `weights` maps the names of :func:`rnn_weight_shapes` to arrays; they are kept as float32.
     The LSTM's input and recurrent kernels are stacked into one (in + h, 4h) matrix so a step is a
-    single matmul.
+    single matmul followed by a single tanh.
     """
 
     def __init__(self, weights: dict[str, np.ndarray], exp: Experiment):
@@ -68,10 +68,20 @@ class MDNRNN:
             raise ValueError(f"MDN-RNN weights lack {', '.join(missing)}")
         self.exp = exp
         f32 = {k: np.asarray(weights[k], np.float32) for k in expected}
+        # Stacked [input; recurrent] kernel, with the cell-candidate (g) columns doubled so that
+        # one tanh(gates / 2) over all four gates gives tanh(g) and, via (t + 1) / 2, the sigmoids.
+        scale = np.ones(4 * exp.rnn_size, np.float32)
+        scale[2 * exp.rnn_size : 3 * exp.rnn_size] = 2.0
         self.lstm_kernel = np.concatenate([f32["lstm/kernel"], f32["lstm/recurrent_kernel"]], 0)
-        self.lstm_bias = f32["lstm/bias"]
+        self.lstm_kernel *= scale
+        self.lstm_bias = f32["lstm/bias"] * scale
         self.mdn_kernel = f32["mdn/kernel"]
         self.mdn_bias = f32["mdn/bias"]
+        # The same head with its columns regrouped as (kind, component, z dimension): sampling then
+        # works on contiguous (N, Z) slices instead of reducing over a length-5 last axis.
+        order = _kind_component_dim_order(exp.z_size, exp.num_mixture, exp.predict_done)
+        self.sample_kernel = np.ascontiguousarray(self.mdn_kernel[:, order])
+        self.sample_bias = self.mdn_bias[order]
 
     def initial_state(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Zero LSTM state (h, c), each (batch, rnn_size) float32."""
@@ -84,9 +94,11 @@ class MDNRNN:
         """One LSTM step for a batch: x (N, rnn_input_size), h and c (N, rnn_size) -> new (h, c)."""
         gates = np.concatenate([x, h], axis=1).astype(np.float32, copy=False) @ self.lstm_kernel
         gates += self.lstm_bias
+        gates *= 0.5
+        np.tanh(gates, out=gates)
         i, f, g, o = np.split(gates, 4, axis=1)
-        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-        h = _sigmoid(o) * np.tanh(c)
+        c = (0.5 * f + 0.5) * c + (0.5 * i + 0.5) * g
+        h = (0.5 * o + 0.5) * np.tanh(c)
         return h, c
 
     def head(self, h: np.ndarray) -> np.ndarray:
@@ -96,6 +108,25 @@ class MDNRNN:
     def mixture(self, h: np.ndarray) -> Mixture:
         """M's predicted distribution of the next z (and done logit) from LSTM output h (N, h)."""
         return split_mixture(self.head(h), self.exp.z_size, self.exp.num_mixture)
+
+    def sample_next(self, h: np.ndarray, temperature: float, uniform: np.ndarray,
+                    eps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rollout path: next z (N, Z) drawn as :func:`sample_with_noise` from LSTM output
+        h (N, H), and the done logit (N,) (None without a done head)."""
+        n, z, k = len(h), self.exp.z_size, self.exp.num_mixture
+        out = h @ self.sample_kernel
+        out += self.sample_bias
+        blocks = out[:, : 3 * k * z].reshape(n, 3, k, z)
+        done = out[:, -1] if self.exp.predict_done else None
+        return _sample_components(blocks[:, 0], blocks[:, 1], blocks[:, 2], temperature,
+                                  uniform, eps), done
+
+
+def _kind_component_dim_order(z_size: int, num_mixture: int, done: bool) -> np.ndarray:
+    """Column order that turns the head's per-dimension layout (Z, 3, K) into (3, K, Z)."""
+    order = np.arange(z_size * 3 * num_mixture).reshape(z_size, 3, num_mixture)
+    order = order.transpose(1, 2, 0).ravel()
+    return np.append(order, z_size * 3 * num_mixture) if done else order
 
 
 def split_mixture(out: np.ndarray, z_size: int, num_mixture: int) -> Mixture:
@@ -122,14 +153,22 @@ def sample_with_noise(mix: Mixture, temperature: float, uniform: np.ndarray,
                       eps: np.ndarray) -> np.ndarray:
     """:func:`sample_next_z` with its random draws given: uniform (N, z) in [0, 1) picks the
     component by inverse CDF, eps (N, z) ~ N(0, 1) is the Gaussian noise."""
-    k = mix.mu.shape[-1]
-    probs = np.exp(log_softmax(mix.log_pi / temperature))
-    cumulative = probs.cumsum(axis=-1)
-    u = uniform[..., None] * cumulative[..., -1:]
-    chosen = np.minimum((u > cumulative).sum(axis=-1), k - 1)[..., None]  # (N, z, 1)
-    mu = np.take_along_axis(mix.mu, chosen, axis=-1)[..., 0]
-    log_sigma = np.take_along_axis(mix.log_sigma, chosen, axis=-1)[..., 0]
-    return mu + np.exp(log_sigma) * eps * np.float32(np.sqrt(temperature))
+    return _sample_components(*(a.transpose(0, 2, 1) for a in (mix.log_pi, mix.mu, mix.log_sigma)),
+                              temperature, uniform, eps)
+
+
+def _sample_components(logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray,
+                       temperature: float, uniform: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """Mixture parameters (N, K, Z) (logits need not be normalised) -> z (N, Z)."""
+    weights = logits / np.float32(temperature)
+    weights -= weights.max(axis=1, keepdims=True)
+    np.exp(weights, out=weights)
+    cumulative = np.cumsum(weights, axis=1)
+    threshold = uniform * cumulative[:, -1]
+    chosen = (threshold[:, None] > cumulative[:, :-1]).sum(axis=1)[:, None]  # (N, 1, Z) in 0..K-1
+    mu = np.take_along_axis(mu, chosen, axis=1)[:, 0]
+    sigma = np.exp(np.take_along_axis(log_sigma, chosen, axis=1)[:, 0])
+    return mu + sigma * eps * np.float32(np.sqrt(temperature))
 
 
 def done_probability(mix: Mixture) -> np.ndarray:

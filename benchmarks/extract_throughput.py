@@ -1,0 +1,73 @@
+"""Extraction throughput: frames written per second by 1 and 2 extract.py workers, against the raw
+environment's steps per second (random actions, no recording) measured in the same run.
+
+    python benchmarks/extract_throughput.py [--experiment doomrnn] [--episodes 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+from worldmodels.data import list_npz, read_episode
+from worldmodels.envs import make_env
+from worldmodels.experiments import get_experiment
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def raw_steps_per_second(name: str, steps: int = 2000) -> float:
+    """Steps/s of the bare environment (64x64 frames) with random actions."""
+    exp = get_experiment(name)
+    env = make_env(exp)
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    rate = steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def extract_rate(name: str, workers: int, episodes: int) -> float:
+    """Frames/s written by `workers` concurrent extract.py processes, `episodes` each."""
+    with tempfile.TemporaryDirectory() as tmp:
+        record = Path(tmp) / "record"
+        script = ROOT / name / "extract.py"
+        start = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, str(script), "--episodes", str(episodes),
+                                   "--seed", str(100 + w), "--record", str(record)],
+                                  stdout=subprocess.DEVNULL) for w in range(workers)]
+        if any(p.wait() for p in procs):
+            raise SystemExit("an extract worker failed")
+        elapsed = time.perf_counter() - start
+        frames = sum(len(read_episode(p)["obs"]) for p in list_npz(record))
+        shutil.rmtree(record)
+    return frames / elapsed
+
+
+def main() -> None:
+    """Print raw env steps/s and extraction frames/s for 1 and 2 workers, with ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiment", default="doomrnn")
+    parser.add_argument("--episodes", type=int, default=6, help="episodes per worker")
+    args = parser.parse_args()
+    raw = raw_steps_per_second(args.experiment)
+    one = extract_rate(args.experiment, 1, args.episodes)
+    two = extract_rate(args.experiment, 2, args.episodes)
+    print(f"{args.experiment}: raw environment {raw:.0f} steps/s (one process, no recording)")
+    print(f"extract, 1 worker : {one:8.0f} frames/s  ({one / raw:.2f} of raw)")
+    print(f"extract, 2 workers: {two:8.0f} frames/s  ({two / raw:.2f} of raw, "
+          f"{two / one:.2f}x one worker)")
+
+
+if __name__ == "__main__":
+    main()
