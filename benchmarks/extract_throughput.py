@@ -14,7 +14,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from worldmodels.data import list_npz, read_episode
 from worldmodels.envs import make_env
 from worldmodels.experiments import get_experiment

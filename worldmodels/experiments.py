@@ -155,7 +155,10 @@ DOOMRNN = Experiment(
     initial_z_path="tf_models/initial_z.npz",
     presets={
         "paper": Preset("paper", 12800, 10, 100, 24400, 100, 499, 64, 16, 1800, 25),
-        "small": Preset("small", 400, 10, 100, 2000, 50, 499, 32, 8, 200, 25),
+        # small: one 2-core CPU machine. V trains at ~370 frames/s and M at ~6k time steps/s
+        # there, so: 300 episodes (~90k frames), 5 V epochs, M on 20 x 100-step windows, and a
+        # population of 32 x 8 dream episodes (the paper: 64 x 16) for 200 generations.
+        "small": Preset("small", 300, 5, 100, 3000, 20, 100, 32, 8, 200, 25),
         "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
     },
 )
