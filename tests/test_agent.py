@@ -67,3 +67,19 @@ def test_demo_runs_end_to_end():
     out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiments", "doomrnn",
                           "--episodes", "2"], capture_output=True, text=True, check=True)
     assert "episode 1 (seed 1): reward" in out.stdout and "agent steps/s" in out.stdout
+
+
+def test_doom_actions_move_the_player_whatever_their_numpy_type():
+    def position_after(action):
+        env = make_env(DOOMRNN)
+        env.reset(seed=0)
+        for _ in range(12):
+            env.step(action)
+        x = env.unwrapped.game.get_game_variable(__import__("vizdoom").GameVariable.POSITION_Y)
+        env.close()
+        return x
+
+    still = position_after(0)
+    left, right = position_after(np.array(2)), position_after(np.int64(1))
+    assert left != still and right != still and (left - still) * (right - still) < 0
+    assert position_after(np.array([1])[0]) == right

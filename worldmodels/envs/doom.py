@@ -7,6 +7,7 @@ Actions are Discrete(3): 0 no-op, 1 MOVE_RIGHT, 2 MOVE_LEFT. Reward is 1 per ste
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 from vizdoom import gymnasium_wrapper  # noqa: F401  (registers the Vizdoom* envs)
 
 from worldmodels.envs.frames import Frame64
@@ -14,8 +15,17 @@ from worldmodels.envs.frames import Frame64
 MAX_STEPS = 2100
 
 
+class IntAction(gym.ActionWrapper):
+    """Passes discrete actions on as Python ints: vizdoom 1.3's step() takes a 0-d numpy array
+    for a button vector and presses every button with its value (left + right: no move)."""
+
+    def action(self, action) -> int:
+        """Any integer-like action (int, numpy scalar, 0-d array) -> int."""
+        return int(np.asarray(action))
+
+
 def make_env(render_mode: str | None = None, **kwargs) -> gym.Env:
     """VizdoomTakeCover-v1 capped at 2100 steps (truncated), observations (64, 64, 3) uint8."""
     env = gym.make("VizdoomTakeCover-v1", render_mode=render_mode, max_episode_steps=MAX_STEPS,
                    **kwargs)
-    return Frame64(env, screen_key="screen")
+    return Frame64(IntAction(env), screen_key="screen")
