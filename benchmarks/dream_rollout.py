@@ -78,7 +78,7 @@ def keras_one_at_a_time(exp, weights, spec, controller, initial, steps: int,
             out, h, c = (v.numpy() for v in step(np.concatenate([z, a.astype(np.float32),
                                                                  restart], 1), h, c))
             restart = restart * 0
-            mix = split_mixture(out, exp.z_size, exp.num_mixture)
+            mix = split_mixture(out, exp)
             z = sample_with_noise(mix, exp.temperature, rng.random((1, exp.z_size), np.float32),
                                   rng.standard_normal((1, exp.z_size), np.float32))
             total += 1

@@ -107,8 +107,9 @@ def test_keras_loss_equals_numpy_nll_and_weights_done_frames(rnn_pair):
     done = np.zeros((2, 6), np.float32)
     done[0, -1] = 1.0
     out = np.asarray(model(x)[0])
-    total, z_loss, done_loss = mdn_loss(exp, out, z_next, done)
-    flat = split_mixture(out.reshape(12, -1), exp.z_size, exp.num_mixture)
+    total, z_loss, done_loss, reward_loss = mdn_loss(exp, out, z_next, done)
+    assert float(reward_loss) == 0.0
+    flat = split_mixture(out.reshape(12, -1), exp)
     np.testing.assert_allclose(float(z_loss), mixture_nll(flat, z_next.reshape(12, -1)).mean(),
                                rtol=1e-4)
     if exp.predict_done:
@@ -186,7 +187,8 @@ def test_rollout_sampling_path_equals_the_mixture_sampler(rnn_pair):
     h = rng.standard_normal((50, exp.rnn_size)).astype(np.float32)
     u = rng.random((50, exp.z_size), dtype=np.float32)
     eps = rng.standard_normal((50, exp.z_size), dtype=np.float32)
-    z, done = twin.sample_next(h, 1.25, u, eps)
+    z, done, reward = twin.sample_next(h, 1.25, u, eps)
+    assert reward is None
     mix = twin.mixture(h)
     expected = sample_with_noise(mix, 1.25, u, eps)
     # Same draws, same components: equal up to float rounding (a component choice could only flip
@@ -196,3 +198,24 @@ def test_rollout_sampling_path_equals_the_mixture_sampler(rnn_pair):
         np.testing.assert_allclose(done, mix.done_logit, atol=1e-5)
     else:
         assert done is None
+
+
+def test_optional_reward_head_is_trained_by_squared_error_and_read_by_the_twin():
+    exp = CARRACING.with_overrides(predict_reward=True)
+    model = MDNRNN(exp)
+    assert model.count_params() == 422_368 + 257  # one more output unit
+    twin = NumpyMDNRNN(model.weight_dict(), exp)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 5, exp.rnn_input_size)).astype(np.float32)
+    out, h, _ = (np.asarray(v) for v in model(x))
+    reward = rng.standard_normal((2, 5)).astype(np.float32)
+    z_next = rng.standard_normal((2, 5, exp.z_size)).astype(np.float32)
+    total, z_loss, done_loss, reward_loss = mdn_loss(exp, out, z_next, None, reward)
+    np.testing.assert_allclose(float(reward_loss), np.mean((out[..., -1] - reward) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(float(total), float(z_loss) + float(reward_loss), rtol=1e-5)
+    assert float(done_loss) == 0.0
+    u = rng.random((2, exp.z_size), dtype=np.float32)
+    _, done, predicted = twin.sample_next(h, 1.0, u, u)
+    assert done is None
+    np.testing.assert_allclose(predicted, out[:, -1, -1], atol=1e-4)
+    assert twin.mixture(h).reward is not None

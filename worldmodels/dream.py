@@ -8,9 +8,10 @@ rollouts share its batch: the batched dream and the Env give the same rewards fo
 
 One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
 [z, a (, restart)]; the next z is sampled at temperature tau; the rollout dies when the predicted
-done probability is above 0.5 (a deterministic cut-off); reward is 1 per step survived; the
-episode is cut at `max_frames` steps. It starts from a z sampled around one of the stored initial
-(mu, logvar) pairs, with zero LSTM state and restart = 1.
+done probability is above 0.5 (a deterministic cut-off); reward is M's predicted reward when M has
+a reward head, else 1 per step survived; the episode is cut at `max_frames` steps. It starts
+from a z sampled around one of the stored initial (mu, logvar) pairs, with zero LSTM state and
+restart = 1.
 """
 
 from __future__ import annotations
@@ -69,11 +70,11 @@ class DreamBatch:
         self.h, self.c = self.rnn.step(np.concatenate(parts, axis=1), self.h, self.c)
         self.restart = np.zeros_like(self.restart)
         i = self.t % NOISE_CHUNK
-        self.z, done_logit = self.rnn.sample_next(self.h, self.temperature, self.uniform[:, i],
-                                                  self.eps[:, i])
+        self.z, done_logit, reward = self.rnn.sample_next(self.h, self.temperature,
+                                                          self.uniform[:, i], self.eps[:, i])
         self.t += 1
         dead = done_logit > 0.0 if done_logit is not None else np.zeros(len(self.z), bool)
-        return np.ones(len(self.z)), dead
+        return (reward if reward is not None else np.ones(len(self.z))), dead
 
     def _draw_noise(self) -> None:
         shape = (NOISE_CHUNK, self.exp.z_size)

@@ -62,6 +62,7 @@ class Experiment:
     rnn_decay_rate: float = 1.0
     rnn_grad_clip: float = 1.0
     done_weight: float = 10.0  # weight of done frames in the done cross-entropy
+    predict_reward: bool = False  # M's head also predicts the step's reward (for dream training)
     frame_size: int = 64
     controller_hidden: int = 40  # hidden units of the `z_hidden` controller variant
     extract_policy: str = "held_uniform"  # see worldmodels.stages.extract.POLICIES
@@ -88,8 +89,9 @@ class Experiment:
 
     @property
     def rnn_output_size(self) -> int:
-        """Width of M's head: 3 * num_mixture per z dimension plus the optional done logit."""
-        return self.z_size * self.num_mixture * 3 + int(self.predict_done)
+        """Width of M's head: 3 * num_mixture per z dimension, then the optional done logit, then
+        the optional reward."""
+        return self.z_size * self.num_mixture * 3 + int(self.predict_done) + int(self.predict_reward)
 
     def preset(self, name: str) -> Preset:
         """The preset called `name`; raises ValueError naming the known presets otherwise."""

@@ -142,14 +142,15 @@ class RestartLSTMCell(layers.LSTMCell):
 
 def mdn_loss(
     exp: Experiment, out: keras.KerasTensor, z_next: keras.KerasTensor,
-    done_next: keras.KerasTensor | None = None,
-) -> tuple[keras.KerasTensor, keras.KerasTensor, keras.KerasTensor]:
+    done_next: keras.KerasTensor | None = None, reward_next: keras.KerasTensor | None = None,
+) -> tuple[keras.KerasTensor, keras.KerasTensor, keras.KerasTensor, keras.KerasTensor]:
     """M's loss for head outputs (N, T, rnn_output_size) and targets z_next (N, T, z).
 
-    Returns (total, z_loss, done_loss). z_loss is the mean over every sample, step and z dimension of
-    -log sum_k pi_k N(z; mu_k, sigma_k). For experiments that predict done, done_loss is the mean
-    sigmoid cross-entropy of the done logit against done_next (N, T) with done frames weighted by
-    `exp.done_weight`; otherwise it is 0.
+    Returns (total, z_loss, done_loss, reward_loss). z_loss is the mean over every sample, step
+    and z dimension of -log sum_k pi_k N(z; mu_k, sigma_k). For experiments that predict done,
+    done_loss is the mean sigmoid cross-entropy of the done logit against done_next (N, T) with
+    done frames weighted by `exp.done_weight`; when M predicts reward, reward_loss is the mean
+    squared error against reward_next (N, T). Absent heads contribute 0.
     """
     k, z_size = exp.num_mixture, exp.z_size
     params = ops.reshape(out[..., : z_size * 3 * k], (*ops.shape(out)[:-1], z_size, 3, k))
@@ -158,19 +159,27 @@ def mdn_loss(
     y = ops.expand_dims(z_next, -1)
     log_normal = -0.5 * ops.square((y - mu) * ops.exp(-log_sigma)) - log_sigma - 0.5 * LOG_2PI
     z_loss = ops.mean(-ops.logsumexp(log_pi + log_normal, axis=-1))
-    if not exp.predict_done:
-        return z_loss, z_loss, ops.zeros_like(z_loss)
-    logit, target = out[..., -1], ops.cast(done_next, out.dtype)
-    # weighted sigmoid cross-entropy: w * t * softplus(-x) + (1 - t) * softplus(x)
-    per_step = exp.done_weight * target * ops.softplus(-logit) + (1.0 - target) * ops.softplus(logit)
-    done_loss = ops.mean(per_step)
-    return z_loss + done_loss, z_loss, done_loss
+    done_loss = reward_loss = ops.zeros_like(z_loss)
+    col = z_size * 3 * k
+    if exp.predict_done:
+        logit, target = out[..., col], ops.cast(done_next, out.dtype)
+        # weighted sigmoid cross-entropy: w * t * softplus(-x) + (1 - t) * softplus(x)
+        done_loss = ops.mean(exp.done_weight * target * ops.softplus(-logit)
+                             + (1.0 - target) * ops.softplus(logit))
+    if exp.predict_reward:
+        predicted = out[..., col + int(exp.predict_done)]
+        reward_loss = ops.mean(ops.square(predicted - ops.cast(reward_next, out.dtype)))
+    return z_loss + done_loss + reward_loss, z_loss, done_loss, reward_loss
+
+
+MDN_LOSS_NAMES = ("loss", "z_loss", "done_loss", "reward_loss")
 
 
 class MDNRNN(keras.Model):
     """The MDN-RNN for training: inputs (N, T, rnn_input_size) -> (head outputs (N, T, out), h, c).
 
-    `fit(x, y)` with y = (z_next (N, T, z), done_next (N, T)) trains it with :func:`mdn_loss`;
+    `fit(x, y)` with y = (z_next (N, T, z), done_next (N, T), reward_next (N, T)) (or z_next alone)
+    trains it with :func:`mdn_loss`;
     gradient clipping by value belongs to the optimizer (`clipvalue=exp.rnn_grad_clip`).
     """
 
@@ -184,7 +193,7 @@ class MDNRNN(keras.Model):
             self.lstm = layers.LSTM(exp.rnn_size, return_sequences=True, return_state=True,
                                     name="lstm")
         self.mdn = layers.Dense(exp.rnn_output_size, name="mdn")
-        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "z_loss", "done_loss")}
+        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in MDN_LOSS_NAMES}
         self.build((None, None, exp.rnn_input_size))
 
     def build(self, input_shape: tuple) -> None:
@@ -199,12 +208,12 @@ class MDNRNN(keras.Model):
         return self.mdn(seq), h, c
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Keras hook: :func:`mdn_loss` of the head output against y = (z_next, done_next)."""
-        z_next, done_next = y if isinstance(y, (tuple, list)) else (y, None)
-        total, z_loss, done_loss = mdn_loss(self.exp, y_pred[0], z_next, done_next)
-        for name, value in (("loss", total), ("z_loss", z_loss), ("done_loss", done_loss)):
+        """Keras hook: :func:`mdn_loss` of the head output against y = (z_next, done, reward)."""
+        targets = list(y) if isinstance(y, (tuple, list)) else [y]
+        losses = mdn_loss(self.exp, y_pred[0], *targets)
+        for name, value in zip(MDN_LOSS_NAMES, losses, strict=True):
             self.loss_trackers[name].update_state(value)
-        return total
+        return losses[0]
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """Keras hook: report the running means of loss, z_loss and done_loss."""

@@ -5,8 +5,9 @@ never imports TensorFlow.
 
 M reads x_t = [z_t, a_t (, restart_t)] and predicts, for every z dimension separately, a
 `num_mixture`-component 1-D Gaussian mixture over z_{t+1} (log pi, mu, log sigma), plus a done
-logit when the experiment predicts done. The head's output row is laid out per z dimension as
-[log pi (K), mu (K), log sigma (K)], followed by the done logit.
+logit when the experiment predicts done and the step's reward when it predicts reward. The head's
+output row is laid out per z dimension as [log pi (K), mu (K), log sigma (K)], followed by the done
+logit, then the reward.
 
 LSTM gates use Keras order (i, f, c, o) with a sigmoid recurrent activation; the forget bias is part
 of the trained bias (Keras' unit_forget_bias initialises it to 1).
@@ -45,12 +46,14 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 @dataclass
 class Mixture:
-    """M's prediction for a batch: log_pi, mu, log_sigma each (N, z, K); done_logit (N,) or None."""
+    """M's prediction for a batch: log_pi, mu, log_sigma each (N, z, K); done_logit and reward (N,)
+    or None."""
 
     log_pi: np.ndarray
     mu: np.ndarray
     log_sigma: np.ndarray
     done_logit: np.ndarray | None
+    reward: np.ndarray | None = None
 
 
 class MDNRNN:
@@ -79,7 +82,7 @@ class MDNRNN:
         self.mdn_bias = f32["mdn/bias"]
         # The same head with its columns regrouped as (kind, component, z dimension): sampling then
         # works on contiguous (N, Z) slices instead of reducing over a length-5 last axis.
-        order = _kind_component_dim_order(exp.z_size, exp.num_mixture, exp.predict_done)
+        order = _kind_component_dim_order(exp.z_size, exp.num_mixture, exp.rnn_output_size)
         self.sample_kernel = np.ascontiguousarray(self.mdn_kernel[:, order])
         self.sample_bias = self.mdn_bias[order]
 
@@ -107,34 +110,45 @@ class MDNRNN:
 
     def mixture(self, h: np.ndarray) -> Mixture:
         """M's predicted distribution of the next z (and done logit) from LSTM output h (N, h)."""
-        return split_mixture(self.head(h), self.exp.z_size, self.exp.num_mixture)
+        return split_mixture(self.head(h), self.exp)
 
     def sample_next(self, h: np.ndarray, temperature: float, uniform: np.ndarray,
-                    eps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """The rollout path: next z (N, Z) drawn as :func:`sample_with_noise` from LSTM output
-        h (N, H), and the done logit (N,) (None without a done head)."""
+                    eps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The rollout path: from LSTM output h (N, H), the next z (N, Z) drawn as
+        :func:`sample_with_noise`, the done logit (N,) and the predicted reward (N,) (None for a
+        head M does not have)."""
         n, z, k = len(h), self.exp.z_size, self.exp.num_mixture
         out = h @ self.sample_kernel
         out += self.sample_bias
         blocks = out[:, : 3 * k * z].reshape(n, 3, k, z)
-        done = out[:, -1] if self.exp.predict_done else None
+        done, reward = _extra_outputs(out, self.exp)
         return _sample_components(blocks[:, 0], blocks[:, 1], blocks[:, 2], temperature,
-                                  uniform, eps), done
+                                  uniform, eps), done, reward
 
 
-def _kind_component_dim_order(z_size: int, num_mixture: int, done: bool) -> np.ndarray:
-    """Column order that turns the head's per-dimension layout (Z, 3, K) into (3, K, Z)."""
+def _kind_component_dim_order(z_size: int, num_mixture: int, width: int) -> np.ndarray:
+    """Column order that turns the head's per-dimension layout (Z, 3, K) into (3, K, Z); the
+    columns after the mixture (done, reward) keep their places."""
     order = np.arange(z_size * 3 * num_mixture).reshape(z_size, 3, num_mixture)
-    order = order.transpose(1, 2, 0).ravel()
-    return np.append(order, z_size * 3 * num_mixture) if done else order
+    return np.concatenate([order.transpose(1, 2, 0).ravel(),
+                           np.arange(z_size * 3 * num_mixture, width)])
 
 
-def split_mixture(out: np.ndarray, z_size: int, num_mixture: int) -> Mixture:
-    """Head output (N, z*3K [+1]) -> :class:`Mixture` with log_pi normalised over the K components."""
-    n = out.shape[0]
-    params = out[:, : z_size * 3 * num_mixture].reshape(n, z_size, 3, num_mixture)
-    done = out[:, -1] if out.shape[1] > z_size * 3 * num_mixture else None
-    return Mixture(log_softmax(params[:, :, 0]), params[:, :, 1], params[:, :, 2], done)
+def _extra_outputs(out: np.ndarray, exp: Experiment) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(done logit, reward) columns of head outputs (N, rnn_output_size), None where absent."""
+    col = exp.z_size * 3 * exp.num_mixture
+    done = out[:, col] if exp.predict_done else None
+    reward = out[:, col + int(exp.predict_done)] if exp.predict_reward else None
+    return done, reward
+
+
+def split_mixture(out: np.ndarray, exp: Experiment) -> Mixture:
+    """Head output (N, rnn_output_size) -> :class:`Mixture` with log_pi normalised over the K
+    components."""
+    n, z_size, k = out.shape[0], exp.z_size, exp.num_mixture
+    params = out[:, : z_size * 3 * k].reshape(n, z_size, 3, k)
+    done, reward = _extra_outputs(out, exp)
+    return Mixture(log_softmax(params[:, :, 0]), params[:, :, 1], params[:, :, 2], done, reward)
 
 
 def sample_next_z(mix: Mixture, temperature: float, rng: np.random.Generator) -> np.ndarray:

@@ -37,7 +37,7 @@ def model_config(kind: str, exp: Experiment) -> dict:
             "kind": kind, "experiment": exp.name, "z_size": exp.z_size,
             "action_size": exp.action_size, "rnn_size": exp.rnn_size,
             "num_mixture": exp.num_mixture, "use_restart": exp.use_restart,
-            "predict_done": exp.predict_done,
+            "predict_done": exp.predict_done, "predict_reward": exp.predict_reward,
         }
     raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(KINDS)}")
 
@@ -102,6 +102,16 @@ def load_weights(
             raise ModelFileError(f"{path}: array {name} has shape {arrays[name].shape}, "
                                  f"expected {shape}")
     return arrays
+
+
+def with_file_heads(path: str | os.PathLike, exp: Experiment) -> Experiment:
+    """`exp` with the optional heads (predict_reward) that the M file at `path` was trained with;
+    `exp` unchanged when the file cannot be read (loading it then reports why)."""
+    try:
+        config = read_config(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return exp
+    return exp.with_overrides(predict_reward=bool(config.get("predict_reward", False)))
 
 
 def read_config(path: str | os.PathLike) -> dict:

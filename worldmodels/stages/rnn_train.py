@@ -30,7 +30,8 @@ from worldmodels.experiments import Experiment
 from worldmodels.stages.common import StageError, base_parser, parse, write_settings
 from worldmodels.weights import read_config, save_weights
 
-Batch = tuple[np.ndarray, np.ndarray, np.ndarray, bool]  # x, z_next, done_next, reset state
+# x (B, T, in), z_next (B, T, Z), done_next (B, T), reward_next (B, T), reset state first
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
 
 
 def load_all_series(folder: Path, exp: Experiment) -> list[dict[str, np.ndarray]]:
@@ -63,8 +64,8 @@ def stream_epoch(exp: Experiment, episodes: list[dict], batch: int, seq_len: int
                  rng: np.random.Generator) -> Iterator[Batch]:
     """One epoch of the `stream` scheme: windows (batch, seq_len, ...) with carried state."""
     order = rng.permutation(len(episodes))
-    cat = {k: np.concatenate([episodes[i][k] for i in order]) for k in ("mu", "logvar", "action",
-                                                                        "done")}
+    cat = {k: np.concatenate([episodes[i][k] for i in order])
+           for k in ("mu", "logvar", "action", "done", "reward")}
     restart = np.concatenate([np.arange(len(episodes[i]["mu"])) == 0 for i in order])
     row_len = len(restart) // batch
     if row_len < seq_len + 1:
@@ -74,13 +75,15 @@ def stream_epoch(exp: Experiment, episodes: list[dict], batch: int, seq_len: int
     def rows(a: np.ndarray) -> np.ndarray:
         return a[: batch * row_len].reshape(batch, row_len, *a.shape[1:])
 
-    mu, logvar, action, done, restart = (rows(a) for a in (
-        cat["mu"], cat["logvar"], cat["action"], cat["done"], restart.astype(np.float32)))
+    mu, logvar, action, done, reward, restart = (rows(a) for a in (
+        cat["mu"], cat["logvar"], cat["action"], cat["done"], cat["reward"],
+        restart.astype(np.float32)))
     for k, start in enumerate(range(0, row_len - seq_len, seq_len)):
         window = slice(start, start + seq_len + 1)
+        step = slice(start, start + seq_len)
         z = _sample_z(mu[:, window], logvar[:, window], rng)
-        x = _inputs(exp, z[:, :-1], action[:, window][:, :-1], restart[:, window][:, :-1])
-        yield x, z[:, 1:], done[:, window][:, :-1].astype(np.float32), k == 0
+        x = _inputs(exp, z[:, :-1], action[:, step], restart[:, step])
+        yield x, z[:, 1:], done[:, step].astype(np.float32), reward[:, step], k == 0
 
 
 def episodes_epoch(exp: Experiment, episodes: list[dict], batch: int, seq_len: int,
@@ -93,16 +96,17 @@ def episodes_epoch(exp: Experiment, episodes: list[dict], batch: int, seq_len: i
                          "lower --seq-len")
     for _ in range(max(1, len(usable) // batch)):
         picks = rng.integers(0, len(usable), batch)
-        xs, zs, ds = [], [], []
+        xs, zs, ds, rs = [], [], [], []
         for i in picks:
             e = usable[i]
             start = rng.integers(0, len(e["mu"]) - seq_len)
-            window = slice(start, start + seq_len + 1)
+            window, step = slice(start, start + seq_len + 1), slice(start, start + seq_len)
             z = _sample_z(e["mu"][window], e["logvar"][window], rng)
-            xs.append(_inputs(exp, z[:-1], e["action"][window][:-1], np.zeros(seq_len)))
+            xs.append(_inputs(exp, z[:-1], e["action"][step], np.zeros(seq_len)))
             zs.append(z[1:])
-            ds.append(e["done"][window][:-1].astype(np.float32))
-        yield np.stack(xs), np.stack(zs), np.stack(ds), True
+            ds.append(e["done"][step].astype(np.float32))
+            rs.append(e["reward"][step])
+        yield np.stack(xs), np.stack(zs), np.stack(ds), np.stack(rs), True
 
 
 def epoch_batches(exp: Experiment, episodes: list[dict], batch: int, seq_len: int, seed: int,
@@ -123,12 +127,16 @@ def _parser(exp_name: str):
     parser.add_argument("--series", default=None, help="series folder (default: series)")
     parser.add_argument("--out", default=None, help="M weight file (default: the experiment's)")
     parser.add_argument("--tensorboard", default="tb/rnn", help="TensorBoard log folder")
+    parser.add_argument("--predict-reward", action="store_true",
+                        help="M also predicts each step's reward (needed by train.py --dream)")
     return parser
 
 
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of rnn_train.py."""
     args, exp, _ = parse(_parser(exp_name), argv, exp_name)
+    if args.predict_reward:
+        exp = exp.with_overrides(predict_reward=True)
     out = Path(args.out or exp.rnn_path)
     checkpoint = out.with_name("rnn_train.ckpt.npz")
     if out.is_file() and not checkpoint.exists() and read_config(out).get("steps") == args.rnn_steps:
@@ -145,6 +153,7 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
     import tensorflow as tf
 
     from worldmodels.keras_models import (
+        MDN_LOSS_NAMES,
         MDNRNN,
         load_training_checkpoint,
         mdn_loss,
@@ -163,10 +172,10 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
         print(f"resuming {checkpoint} at step {step} (epoch {epoch})", flush=True)
 
     @tf.function(reduce_retracing=True)
-    def train_step(x, z_next, done_next, h, c):
+    def train_step(x, z_next, done_next, reward_next, h, c):
         with tf.GradientTape() as tape:
             out_seq, h2, c2 = model(x, initial_state=[h, c], training=True)
-            losses = mdn_loss(exp, out_seq, z_next, done_next)
+            losses = mdn_loss(exp, out_seq, z_next, done_next, reward_next)
         grads = tape.gradient(losses[0], model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return losses, h2, c2
@@ -175,14 +184,14 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
     zeros = np.zeros((args.rnn_batch_size, exp.rnn_size), np.float32)
     start, start_step = time.perf_counter(), step
     while step < args.rnn_steps:
-        sums = np.zeros(3)
+        sums = np.zeros(len(MDN_LOSS_NAMES))
         n = 0
         h = c = zeros
-        for x, z_next, done_next, reset in epoch_batches(exp, episodes, args.rnn_batch_size,
-                                                         args.rnn_seq_len, args.seed, epoch):
+        for *batch, reset in epoch_batches(exp, episodes, args.rnn_batch_size, args.rnn_seq_len,
+                                           args.seed, epoch):
             if reset:
                 h = c = zeros
-            losses, h, c = train_step(x, z_next, done_next, h, c)
+            losses, h, c = train_step(*batch, h, c)
             losses = np.array([float(v) for v in losses])
             if not np.all(np.isfinite(losses)):
                 raise StageError(f"M's loss became NaN at step {step + 1}; no weights written "
@@ -191,16 +200,16 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
             sums += losses
             n += 1
             with writer.as_default(step=step):
-                for name, value in zip(("loss", "z_loss", "done_loss"), losses, strict=True):
+                for name, value in zip(MDN_LOSS_NAMES, losses, strict=True):
                     tf.summary.scalar(name, value)
             if step >= args.rnn_steps:
                 break
         epoch += 1
         save_training_checkpoint(checkpoint, model, optimizer, {"step": step, "epoch": epoch})
         rate = (step - start_step) / (time.perf_counter() - start)
-        loss, z_loss, done_loss = sums / max(n, 1)
-        print(f"epoch {epoch}  step {step}/{args.rnn_steps}  loss {loss:.4f}  z_loss "
-              f"{z_loss:.4f}  done_loss {done_loss:.4f}  lr "
+        means = "  ".join(f"{k} {v:.4f}" for k, v in zip(MDN_LOSS_NAMES, sums / max(n, 1),
+                                                             strict=True))
+        print(f"epoch {epoch}  step {step}/{args.rnn_steps}  {means}  lr "
               f"{float(optimizer.learning_rate):.2e}  {rate:.2f} steps/s", flush=True)
     writer.close()
     save_weights(out, "rnn", exp, model.weight_dict(), extra={"steps": args.rnn_steps,

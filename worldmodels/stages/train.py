@@ -28,12 +28,15 @@ from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, 
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.stages.common import episode_seed
 from worldmodels.vae import VAE
-from worldmodels.weights import load_weights
+from worldmodels.weights import load_weights, with_file_heads
 
 
 def load_rnn(exp: Experiment, path: str | None) -> MDNRNN:
-    """M's numpy twin from `path` (default: the experiment's M file)."""
-    return MDNRNN(load_weights(path or exp.rnn_path, "rnn", exp, made_by="rnn_train.py"), exp)
+    """M's numpy twin from `path` (default: the experiment's M file), with the optional heads the
+    file was trained with (rnn_train.py --predict-reward)."""
+    path = path or exp.rnn_path
+    exp = with_file_heads(path, exp)
+    return MDNRNN(load_weights(path, "rnn", exp, made_by="rnn_train.py"), exp)
 
 
 def load_vae(exp: Experiment, path: str | None) -> VAE:
