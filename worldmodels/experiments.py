@@ -31,6 +31,8 @@ class Preset:
     num_episode: int
     generations: int
     eval_steps: int
+    max_frames: int | None = None  # cap on episode length in extraction and training (None: the
+    # experiment's own cap)
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ CARRACING = Experiment(
     presets={
         "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
         "small": Preset("small", 200, 10, 100, 600, 20, 999, 16, 4, 60, 10),
-        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
+        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1, max_frames=60),
     },
 )
 

@@ -68,8 +68,17 @@ class CauchyControllerPolicy:
         self.agent.reset(np.zeros(1, np.int64))
 
     def act(self, frame: np.ndarray) -> np.ndarray:
-        """Raw action (A,) for this frame."""
-        return self.agent.act(frame[None], np.zeros(1, np.int64))[0]
+        """Raw action (A,) in [-1, 1] for this frame.
+
+        Heavy-tailed weights can overflow float32; such steps act 0 and M's state restarts, so the
+        episode goes on rather than feeding NaN to the environment.
+        """
+        with np.errstate(all="ignore"):
+            action = self.agent.act(frame[None], np.zeros(1, np.int64))[0]
+        if not (np.all(np.isfinite(self.agent.h)) and np.all(np.isfinite(self.agent.c))):
+            self.agent.h[:] = 0.0
+            self.agent.c[:] = 0.0
+        return np.clip(np.nan_to_num(action, nan=0.0), -1.0, 1.0)
 
 
 def make_policy(name: str, exp: Experiment, rng: np.random.Generator):
@@ -118,7 +127,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     args, exp, preset = parse(parser, argv, exp_name)
     args.episodes = args.episodes if args.episodes is not None else preset.extract_episodes
     args.policy = args.policy or exp.extract_policy
-    args.max_frames = args.max_frames or exp.max_frames
+    args.max_frames = args.max_frames or preset.max_frames or exp.max_frames
     record = Path(args.record or exp.record_dir)
     record.mkdir(parents=True, exist_ok=True)
     write_settings(record / f"settings.s{args.seed}.json", exp, args)

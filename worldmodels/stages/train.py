@@ -131,7 +131,7 @@ def preset_defaults(exp: Experiment, preset_name: str) -> dict:
     return {"num_episode": preset.num_episode, "eval_steps": preset.eval_steps,
             "max_generations": preset.generations, "num_worker": workers,
             "num_worker_trial": max(1, preset.population // workers),
-            "seed_start": exp.es_seed_start}
+            "seed_start": exp.es_seed_start, "cap_time": preset.max_frames or 0}
 
 
 def main(exp_name: str, argv: list[str] | None = None) -> None:

@@ -1,0 +1,5 @@
+"""carracing dream_model: see worldmodels/stages/dream_model.py (run with --help for the flags)."""
+
+from worldmodels.stages.common import run_entry
+
+run_entry(__file__, "carracing", "dream_model")

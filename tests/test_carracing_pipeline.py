@@ -1,0 +1,78 @@
+"""carracing end to end with the `smoke` preset through the real scripts: real-env and dream
+training (2 MPI workers), evaluation on real tracks, a dream video."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worldmodels.experiments import CARRACING
+from worldmodels.weights import load_weights, read_config
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "carracing"
+
+
+def run(folder: Path, script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run carracing/<script> copied into `folder`."""
+    out = subprocess.run([sys.executable, str(folder / script), *args], capture_output=True,
+                         text=True, cwd=folder, timeout=300)
+    if out.returncode:
+        raise AssertionError(f"{script} {args} failed:\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("car") / "carracing"
+    shutil.copytree(SCRIPTS, folder, ignore=shutil.ignore_patterns("record", "series", "tb",
+                                                                    "vae", "rnn", "initial_z",
+                                                                    "log"))
+    outs = {"extract": run(folder, "extract.py", "--preset", "smoke", "--episodes", "3")}
+    outs["vae_train"] = run(folder, "vae_train.py", "--preset", "smoke")
+    outs["series"] = run(folder, "series.py", "--preset", "smoke")
+    outs["rnn_train"] = run(folder, "rnn_train.py", "--preset", "smoke", "--predict-reward")
+    outs["train"] = run(folder, "train.py", "--preset", "smoke", "-n", "2")
+    outs["dream"] = run(folder, "train.py", "--preset", "smoke", "-n", "2", "--dream",
+                        "--log_dir", "log_dream")
+    return folder, outs
+
+
+def test_stages_write_models_where_train_and_model_read_them(pipeline):
+    folder, _ = pipeline
+    episodes = sorted((folder / "record").glob("*.npz"))
+    assert len(episodes) == 3
+    load_weights(folder / "vae" / "vae.npz", "vae", CARRACING)
+    assert read_config(folder / "rnn" / "rnn.npz")["predict_reward"] is True
+    load_weights(folder / "rnn" / "rnn.npz", "rnn", CARRACING.with_overrides(predict_reward=True))
+    assert (folder / "initial_z" / "initial_z.npz").is_file()
+
+
+def test_controller_evolved_in_real_env_and_in_dream(pipeline):
+    folder, outs = pipeline
+    for log_dir, name in (("log", "train"), ("log_dream", "dream")):
+        assert "-n 3" in outs[name].stdout  # relaunched: master + 2 workers
+        hist = json.loads((folder / log_dir / "carracing.cma.1.4.hist.json").read_text())
+        assert [row[0] for row in hist] == [1, 2]
+        params, _ = json.loads((folder / log_dir / "carracing.cma.1.4.best.json").read_text())
+        assert len(params) == 867
+    real_steps = json.loads((folder / "log" / "carracing.cma.1.4.hist.json").read_text())[0][7]
+    assert real_steps == 60  # the smoke cap on episode length
+
+
+def test_model_scores_real_tracks_and_dream_model_writes_a_video(pipeline):
+    folder, _ = pipeline
+    best = "log_dream/carracing.cma.1.4.best.json"
+    out = run(folder, "model.py", "norender", best, "--episodes", "2", "--max-frames", "50")
+    assert out.stdout.count("episode ") == 2 and "carracing: 2 episodes, mean" in out.stdout
+    run(folder, "dream_model.py", best, "--record", "dream.gif", "--max-frames", "30")
+    assert (folder / "dream.gif").stat().st_size > 1000
+
+
+def test_drive_and_dream_play_refuse_without_a_display(pipeline):
+    folder, _ = pipeline
+    out = subprocess.run([sys.executable, str(folder / "env.py")], capture_output=True,
+                         text=True, env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 2 and "needs a display" in out.stderr
