@@ -4,7 +4,8 @@
 ``PREFIX.progress.{png,svg}`` (fitness against generation) and ``PREFIX.progress_hours.{png,svg}``
 (against wall-clock hours): mean, min and max of the population per generation, and the evaluations
 of the mean from ``.hist_best.json`` when present. PREFIX defaults to the log name without
-``.hist.json``. With ``--watch`` it redraws every SECONDS (for a tmux pane) until interrupted.
+``.hist.json``. With ``--watch`` it redraws every SECONDS (for a tmux pane) until interrupted;
+``--text`` also prints a short summary with a sparkline of the population mean.
 """
 
 from __future__ import annotations
@@ -91,6 +92,38 @@ def plot(hist_path: Path, out: Path | None = None) -> list[Path]:
     return written
 
 
+SPARK = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: np.ndarray, width: int = 60) -> str:
+    """`values` (G,) as a one-line bar chart of at most `width` characters (block means)."""
+    if len(values) == 0:
+        return ""
+    blocks = np.array_split(values, min(width, len(values)))
+    means = np.array([b.mean() for b in blocks])
+    span = means.max() - means.min()
+    levels = np.zeros(len(means), int) if span == 0 else \
+        np.round((means - means.min()) / span * (len(SPARK) - 1)).astype(int)
+    return "".join(SPARK[i] for i in levels)
+
+
+def text_summary(hist_path: Path) -> str:
+    """A few lines for a terminal: last generation, best evaluation, and the mean's sparkline."""
+    history, evals = load_history(hist_path)
+    if len(history) == 0:
+        return f"{hist_path.name}: no generations yet"
+    g, t, mean, lo, hi = history[-1, :5]
+    lines = [f"{hist_path.name}: generation {g:.0f} after {t / 3600:.2f} h: mean {mean:.1f} "
+             f"(min {lo:.1f}, max {hi:.1f})"]
+    if len(evals):
+        best = int(np.argmax(evals[:, 2]))
+        lines.append(f"best evaluation {evals[best, 2]:.1f} at generation {evals[best, 0]:.0f}; "
+                     f"last {evals[-1, 2]:.1f} at generation {evals[-1, 0]:.0f}")
+    lines.append(f"mean  {history[:, 2].min():8.1f} |{sparkline(history[:, 2])}| "
+                 f"{history[:, 2].max():.1f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: plot once, or redraw every ``--watch`` seconds."""
     parser = argparse.ArgumentParser(description="Plot estool training progress")
@@ -99,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="output prefix (default: the log name without .hist.json)")
     parser.add_argument("--watch", type=float, default=0.0,
                         help="redraw every this many seconds (0: once)")
+    parser.add_argument("--text", action="store_true",
+                        help="also print a text summary with a sparkline (for a terminal pane)")
     args = parser.parse_args(argv)
     while True:
         if not args.hist.exists():
@@ -110,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             stamp = time.strftime("%H:%M:%S")
             print(f"[{stamp}] wrote {', '.join(str(p) for p in written) or 'nothing (no rows)'}",
                   flush=True)
+            if args.text:
+                print(text_summary(args.hist), flush=True)
         if not args.watch:
             return 0
         time.sleep(args.watch)

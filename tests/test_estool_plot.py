@@ -53,3 +53,20 @@ def test_plot_watch_redraws(tmp_path) -> None:
         proc.wait()
     assert all("wrote" in line for line in lines)
     check_images(out)
+
+
+def test_text_summary_and_sparkline(tmp_path):
+    import json
+
+    import numpy as np
+
+    from estool.plot import sparkline, text_summary
+
+    assert sparkline(np.arange(9.0)) == " ▁▂▃▄▅▆▇█"
+    assert len(sparkline(np.arange(500.0), width=60)) == 60
+    hist = tmp_path / "g.cma.1.2.hist.json"
+    hist.write_text(json.dumps([[1, 3600.0, 1.0, 0.0, 2.0, 1.0, 0.1, 5, 9],
+                                [2, 7200.0, 3.0, 1.0, 5.0, 1.0, 0.1, 5, 9]]))
+    text = text_summary(hist)
+    assert "generation 2 after 2.00 h: mean 3.0 (min 1.0, max 5.0)" in text
+    assert "| 3.0" in text

@@ -22,13 +22,13 @@ import numpy as np
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.data import read_initial_z
+from worldmodels.data import DataFileError, read_initial_z
 from worldmodels.dream import DreamBatch
 from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, get_experiment
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.stages.common import episode_seed
 from worldmodels.vae import VAE
-from worldmodels.weights import load_weights, with_file_heads
+from worldmodels.weights import ModelFileError, load_weights, with_file_heads
 
 
 def load_rnn(exp: Experiment, path: str | None) -> MDNRNN:
@@ -146,6 +146,12 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     known, _ = pre.parse_known_args(argv)
 
     def make_problem(args: argparse.Namespace):
+        try:
+            return build_problem(args)
+        except (ModelFileError, DataFileError) as err:  # one line, also from an MPI rank
+            raise SystemExit(f"error: {err}") from None
+
+    def build_problem(args: argparse.Namespace):
         if exp.train_in_dream or args.dream:
             temperature = exp.temperature if args.temperature is None else args.temperature
             dream = load_dream(exp, args.rnn, args.initial_z, temperature)

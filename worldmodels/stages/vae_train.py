@@ -115,6 +115,11 @@ def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path)
     ).map(lambda x: tf.cast(x, tf.float32) / 255.0).prefetch(2)
 
     class EpochCheckpoint(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if not sys.stdout.isatty() and (batch + 1) % 200 == 0:  # a line for log files
+                print(f"  batch {batch + 1}: " + "  ".join(
+                    f"{k} {v:.4f}" for k, v in (logs or {}).items()), flush=True)
+
         def on_epoch_end(self, epoch, logs=None):
             if not all(math.isfinite(v) for v in (logs or {}).values()):
                 return  # TerminateOnNaN stops the run; never checkpoint a NaN state

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# extract.bash EXPERIMENT [WORKERS] [EPISODES_PER_WORKER] [-- extract.py flags...]
+#
+# Runs WORKERS extract.py processes (default: one per core) for EXPERIMENT (carracing or doomrnn),
+# worker w with --seed w, each recording EPISODES_PER_WORKER episodes (default: the preset's total
+# divided among the workers) into EXPERIMENT/record/. Waits for all, prints how many episodes each
+# has, names the ones that failed and exits non-zero if any did. Re-running tops every worker up to
+# the requested count (extract.py resumes). No X server needed. Each worker logs to
+# EXPERIMENT/logs/extract.<seed>.log. Extra flags after -- go to every extract.py (e.g. --preset).
+#   PYTHON=...            python to use (default: .venv/bin/python beside this script, else python3)
+#   EXTRACT_SEED_OFFSET   first seed (default 0), to give several nodes distinct seeds
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+usage() { echo "usage: bash extract.bash carracing|doomrnn [WORKERS] [EPISODES_PER_WORKER] [-- flags]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
+experiment=$1; shift
+case "$experiment" in carracing|doomrnn) ;; *) echo "extract.bash: unknown experiment '$experiment'" >&2; usage ;; esac
+workers=$(nproc); per_worker=""
+if [ $# -ge 1 ] && [ "$1" != "--" ]; then workers=$1; shift; fi
+if [ $# -ge 1 ] && [ "$1" != "--" ]; then per_worker=$1; shift; fi
+[ "${1:-}" = "--" ] && shift
+python=${PYTHON:-$here/.venv/bin/python}
+[ -x "$python" ] || python=python3
+offset=${EXTRACT_SEED_OFFSET:-0}
+folder=$here/$experiment
+record=$folder/record
+prev=""
+for arg in "$@"; do  # an explicit --record DIR (relative paths: to the experiment folder)
+  if [ "$prev" = "--record" ]; then case "$arg" in /*) record=$arg ;; *) record=$folder/$arg ;; esac; fi
+  prev=$arg
+done
+mkdir -p "$folder/logs"
+
+if [ -z "$per_worker" ]; then  # the preset's total, split over the workers
+  total=$("$python" -c "
+import sys
+from worldmodels.experiments import get_experiment
+preset = 'paper'
+args = sys.argv[1:]
+if '--preset' in args: preset = args[args.index('--preset') + 1]
+print(get_experiment('$experiment').preset(preset).extract_episodes)" "$@") || exit 2
+  per_worker=$(( (total + workers - 1) / workers ))
+fi
+
+echo "extract.bash: $experiment, $workers workers x $per_worker episodes (seeds $offset..$((offset + workers - 1)))"
+declare -A pids
+for ((w = 0; w < workers; w++)); do
+  seed=$((offset + w))
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+    "$python" "$folder/extract.py" --seed "$seed" --episodes "$per_worker" "$@" \
+    > "$folder/logs/extract.$seed.log" 2>&1 &
+  pids[$seed]=$!
+done
+
+failed=()
+for seed in "${!pids[@]}"; do
+  wait "${pids[$seed]}" || failed+=("$seed")
+done
+for seed in $(printf '%s\n' "${!pids[@]}" | sort -n); do
+  count=$(find "$record" -maxdepth 1 -name "s${seed}_*.npz" 2>/dev/null | wc -l)
+  status=ok
+  for f in "${failed[@]}"; do [ "$f" = "$seed" ] && status="FAILED (see $folder/logs/extract.$seed.log)"; done
+  echo "  worker seed $seed: $count episodes  $status"
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "extract.bash: ${#failed[@]} worker(s) failed: seeds ${failed[*]}" >&2
+  exit 1
+fi
+echo "extract.bash: all $workers workers done; $(find "$record" -maxdepth 1 -name '*.npz' | wc -l) episodes in $record"
