@@ -47,8 +47,6 @@ def load_vae(exp: Experiment, path: str | None) -> VAE:
 def load_dream(exp: Experiment, rnn_path: str | None, initial_z_path: str | None,
                temperature: float) -> DreamBatch:
     """The batched dream of `exp` from its M and initial_z files."""
-    from worldmodels.data import DataFileError
-
     path = Path(initial_z_path or exp.initial_z_path)
     if not path.is_file():
         raise DataFileError(f"{path}: missing initial_z for {exp.name} (made by: series.py)")
