@@ -9,6 +9,7 @@
 # EXPERIMENT/logs/extract.<seed>.log. Extra flags after -- go to every extract.py (e.g. --preset).
 #   PYTHON=...            python to use (default: .venv/bin/python beside this script, else python3)
 #   EXTRACT_SEED_OFFSET   first seed (default 0), to give several nodes distinct seeds
+#   EXTRACT_TOTAL_WORKERS workers over all nodes, to split the preset's total (default: WORKERS)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -40,7 +41,8 @@ preset = 'paper'
 args = sys.argv[1:]
 if '--preset' in args: preset = args[args.index('--preset') + 1]
 print(get_experiment('$experiment').preset(preset).extract_episodes)" "$@") || exit 2
-  per_worker=$(( (total + workers - 1) / workers ))
+  all_workers=${EXTRACT_TOTAL_WORKERS:-$workers}
+  per_worker=$(( (total + all_workers - 1) / all_workers ))
 fi
 
 echo "extract.bash: $experiment, $workers workers x $per_worker episodes (seeds $offset..$((offset + workers - 1)))"
