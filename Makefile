@@ -3,7 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test lint bench clean-venv
+.PHONY: setup system-deps demo test lint bench clean-venv
+
+# Debian packages the test suite needs: a real Slurm (slurmctld, slurmd, clients) and tmux.
+SYSTEM_PROGRAMS := /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/bin/tmux
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +19,18 @@ setup: $(VENV)/.installed
 demo: setup
 	$(PY) -m worldmodels.demo
 
-test: setup
+system-deps:
+	@if ! ls $(SYSTEM_PROGRAMS) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      slurmctld slurmd slurm-client tmux >/dev/null; \
+	  else \
+	    echo "make: the Slurm tests need Debian's slurmctld slurmd slurm-client and tmux;" \
+	         "run as root or: sudo apt-get install slurmctld slurmd slurm-client tmux" >&2; \
+	  fi; \
+	fi
+
+test: setup system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -q
 

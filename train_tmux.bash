@@ -8,6 +8,7 @@
 # command after a crash resumes training from its checkpoint.
 #   PYTHON=...   python to use (default: .venv/bin/python beside this script, else python3)
 #   TMUX_ATTACH=0  start the session detached (for scripts)
+#   TMUX_SESSION_NAME  session name (default wm-EXPERIMENT)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,12 +23,13 @@ if [ "${1:-}" = --train-pane ]; then  # left pane: the trainer, output kept in l
 fi
 if [ "${1:-}" = --watch-pane ]; then  # right pane: summary of the newest log, every 30 s
   cd "$here/$2"
+  log_dir=${3:-log}
   while true; do
-    newest=$(ls -t log/*.hist.json 2>/dev/null | head -n 1 || true)
-    clear
-    if [ -n "$newest" ]; then "$python" -m estool.plot "$newest" --text | tail -n 3
-    else echo "waiting for log/*.hist.json"; fi
-    echo; tail -n 5 logs/train.log 2>/dev/null
+    newest=$(ls -t "$log_dir"/*.hist.json 2>/dev/null | head -n 1 || true)
+    if [ -n "$newest" ]; then screen=$("$python" -m estool.plot "$newest" --text | tail -n 3)
+    else screen="waiting for $log_dir/*.hist.json"; fi
+    screen+=$'\n\n'$(tail -n 5 logs/train.log 2>/dev/null || true)
+    clear; echo "$screen"
     sleep "${WATCH_SECONDS:-30}"
   done
 fi
@@ -36,13 +38,16 @@ experiment=$1; shift
 case "$experiment" in carracing|doomrnn) ;; *) echo "train_tmux.bash: unknown experiment '$experiment'" >&2; exit 2 ;; esac
 command -v tmux >/dev/null || { echo "train_tmux.bash: tmux is not installed (apt-get install tmux)" >&2; exit 2; }
 folder=$here/$experiment
-session=wm-$experiment
+session=${TMUX_SESSION_NAME:-wm-$experiment}
 mkdir -p "$folder/logs" "$folder/log"
 
 if ! tmux has-session -t "$session" 2>/dev/null; then
   self=$(printf '%q' "$here/train_tmux.bash")
   tmux new-session -d -s "$session" -n train "bash $self --train-pane $(printf '%q ' "$experiment" "$@")"
-  tmux split-window -h -t "$session:train" "bash $self --watch-pane $(printf '%q' "$experiment")"
+  log_dir=log; prev=""
+  for arg in "$@"; do [ "$prev" = --log_dir ] && log_dir=$arg; prev=$arg; done
+  tmux split-window -h -t "$session:train" \
+    "bash $self --watch-pane $(printf '%q ' "$experiment" "$log_dir")"
   echo "train_tmux.bash: started tmux session $session"
 fi
 if [ "${TMUX_ATTACH:-1}" = 1 ]; then exec tmux attach -t "$session"; fi

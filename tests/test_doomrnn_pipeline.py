@@ -134,3 +134,26 @@ def test_killed_training_resumes_and_matches_an_unbroken_run(pipeline, tmp_path,
         outs[name] = load_weights(out, kind, DOOMRNN)
     for name, array in outs["unbroken"].items():
         np.testing.assert_allclose(outs["killed"][name], array, atol=1e-5, err_msg=name)
+
+
+def test_train_tmux_runs_the_trainer_beside_a_live_summary(pipeline):
+    folder, _ = pipeline
+    shutil.copy(SCRIPTS.parent / "train_tmux.bash", folder.parent / "train_tmux.bash")
+    session = f"wmtest{time.monotonic_ns()}"
+    env = {**__import__("os").environ, "PYTHON": sys.executable, "TMUX_ATTACH": "0",
+           "TMUX_SESSION_NAME": session, "WATCH_SECONDS": "1"}
+    subprocess.run(["bash", str(folder.parent / "train_tmux.bash"), "doomrnn", "--preset", "smoke",
+                    "--log_dir", "log_tmux", "--max_generations", "3"], env=env, check=True,
+                   timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        log = folder / "logs" / "train.log"
+        while not (log.exists() and "done after generation 3" in log.read_text()):
+            assert time.monotonic() < deadline, "trainer did not finish in its tmux pane"
+            time.sleep(0.5)
+        time.sleep(3)  # a redraw of the summary pane
+        pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", f"{session}:train.1"],
+                              capture_output=True, text=True, check=True).stdout
+        assert "doomrnn.cma.1.4.hist.json: generation 3" in pane.replace("\n", "")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
