@@ -35,7 +35,7 @@ def test_batched_dream_equals_the_env_one_rollout_at_a_time(parts):
     assert len(set(steps.tolist())) > 2  # rollouts left the batch at different times
     np.testing.assert_array_equal(rewards, steps)
 
-    env = DreamEnv(EXP, rnn, mu, logvar, spec, temperature=1.25)
+    env = DreamEnv(DreamBatch(EXP, rnn, mu, logvar, 1.25), spec)
     for r, (k, seed) in enumerate(zip(candidate, seeds, strict=True)):
         obs, _ = env.reset(seed=seed)
         total, done = 0.0, False
@@ -75,7 +75,8 @@ def test_temperature_changes_the_dream(parts):
 def test_env_passes_the_gymnasium_checker_and_renders(parts):
     rnn, (mu, logvar), spec, _ = parts
     vae = VAE(init_weights("vae", EXP, np.random.default_rng(1)), EXP.z_size)
-    env = DreamEnv(EXP, rnn, mu, logvar, spec, vae=vae, render_mode="rgb_array")
+    env = DreamEnv(DreamBatch(EXP, rnn, mu, logvar, EXP.temperature), spec, vae=vae,
+                   render_mode="rgb_array")
     check_env(env, skip_render_check=False)
     env.reset(seed=3)
     frame = env.render()

@@ -119,15 +119,12 @@ class DreamEnv(gym.Env):
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 35}
 
-    def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
-                 initial_logvar: np.ndarray, spec: ControllerSpec, vae: VAE | None = None,
-                 temperature: float | None = None, render_mode: str | None = None):
-        self.exp, self.controller_spec, self.vae = exp, spec, vae
+    def __init__(self, core: DreamBatch, spec: ControllerSpec, vae: VAE | None = None,
+                 render_mode: str | None = None):
+        self.core, self.exp, self.controller_spec, self.vae = core, core.exp, spec, vae
         self.render_mode = render_mode
-        temperature = exp.temperature if temperature is None else temperature
-        self.core = DreamBatch(exp, rnn, initial_mu, initial_logvar, temperature)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (spec.input_size,), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (exp.action_size,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.exp.action_size,), np.float32)
         self.window = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

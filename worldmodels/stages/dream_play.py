@@ -42,10 +42,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     import pygame
 
     temperature = exp.temperature if args.temperature is None else args.temperature
-    core = load_dream(exp, None, None, temperature)
-    env = DreamEnv(exp, core.rnn, core.initial_mu, 2 * np.log(core.initial_sigma),
-                   controller_spec(exp), vae=load_vae(exp, None), temperature=temperature,
-                   render_mode="human")
+    env = DreamEnv(load_dream(exp, None, None, temperature), controller_spec(exp),
+                   vae=load_vae(exp, None), render_mode="human")
     env.reset(seed=args.seed)
     env.render()
     clock, total, steps, episode = pygame.time.Clock(), 0.0, 0, 0

@@ -151,9 +151,8 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
                  viewer: Viewer) -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    core = load_dream(exp, None, None, temperature)
-    env = DreamEnv(exp, core.rnn, core.initial_mu, 2 * np.log(core.initial_sigma), spec,
-                   vae=load_vae(exp, None), temperature=temperature, render_mode="rgb_array")
+    env = DreamEnv(load_dream(exp, None, None, temperature), spec, vae=load_vae(exp, None),
+                   render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
