@@ -84,3 +84,12 @@ def test_doom_actions_move_the_player_whatever_their_numpy_type():
     left, right = position_after(np.array(2)), position_after(np.int64(1))
     assert left != still and right != still and (left - still) * (right - still) < 0
     assert position_after(np.array([1])[0]) == right
+
+
+def test_many_doom_games_can_start_at_once_in_one_folder(tmp_path):
+    code = ("from worldmodels.envs import make_env; from worldmodels.experiments import DOOMRNN;"
+            "env = make_env(DOOMRNN); env.reset(seed=0); env.close(); print('ok')")
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-300:] for _, err in outs]

@@ -6,6 +6,8 @@ Actions are Discrete(3): 0 no-op, 1 MOVE_RIGHT, 2 MOVE_LEFT. Reward is 1 per ste
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 from vizdoom import gymnasium_wrapper  # noqa: F401  (registers the Vizdoom* envs)
@@ -26,6 +28,9 @@ class IntAction(gym.ActionWrapper):
 
 def make_env(render_mode: str | None = None, **kwargs) -> gym.Env:
     """VizdoomTakeCover-v1 capped at 2100 steps (truncated), observations (64, 64, 3) uint8."""
+    # The engine creates ./_vizdoom/ at start; two games starting at once in one folder race on
+    # that mkdir and one crashes ("Failed to create ./_vizdoom/ directory: File exists").
+    Path("_vizdoom").mkdir(exist_ok=True)
     env = gym.make("VizdoomTakeCover-v1", render_mode=render_mode, max_episode_steps=MAX_STEPS,
                    **kwargs)
     return Frame64(IntAction(env), screen_key="screen")
