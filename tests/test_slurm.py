@@ -107,5 +107,6 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, pipeline):
     text = log.read_text()
     assert "restart count 1" in text
     resumed = re.search(r"resuming \S+ after generation (\d+)", text)
-    assert resumed and int(resumed.group(1)) >= 8
+    # "gen 8" is printed before its checkpoint is written: at most that one generation is lost.
+    assert resumed and int(resumed.group(1)) >= 7
     assert "estool: done after generation 40" in text
