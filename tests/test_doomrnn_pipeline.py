@@ -157,3 +157,11 @@ def test_train_tmux_runs_the_trainer_beside_a_live_summary(pipeline):
         assert "doomrnn.cma.1.4.hist.json: generation 3" in pane.replace("\n", "")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def test_plot_training_progress_draws_the_newest_log(pipeline):
+    folder, _ = pipeline
+    out = run(folder, "plot_training_progress.py", "--text")
+    assert "doomrnn.cma.1.4.progress.png" in out.stdout and "generation 2" in out.stdout
+    for suffix in (".progress.png", ".progress.svg", ".progress_hours.png"):
+        assert (folder / "log" / f"doomrnn.cma.1.4{suffix}").stat().st_size > 1000
