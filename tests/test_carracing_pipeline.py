@@ -2,34 +2,21 @@
 training (2 MPI workers), evaluation on real tracks, a dream video."""
 
 import json
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from pipeline_helpers import copy_scripts, run_script
 
 from worldmodels.experiments import CARRACING
 from worldmodels.weights import load_weights, read_config
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "carracing"
-
-
-def run(folder: Path, script: str, *args: str) -> subprocess.CompletedProcess:
-    """Run carracing/<script> copied into `folder`."""
-    out = subprocess.run([sys.executable, str(folder / script), *args], capture_output=True,
-                         text=True, cwd=folder, timeout=300)
-    if out.returncode:
-        raise AssertionError(f"{script} {args} failed:\n{out.stdout}\n{out.stderr}")
-    return out
+run = run_script
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("car") / "carracing"
-    shutil.copytree(SCRIPTS, folder, ignore=shutil.ignore_patterns("record", "series", "tb",
-                                                                    "vae", "rnn", "initial_z",
-                                                                    "log"))
+    folder = copy_scripts("carracing", tmp_path_factory.mktemp("car"))
     outs = {"extract": run(folder, "extract.py", "--preset", "smoke", "--episodes", "3")}
     outs["vae_train"] = run(folder, "vae_train.py", "--preset", "smoke")
     outs["series"] = run(folder, "series.py", "--preset", "smoke")

@@ -10,28 +10,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pipeline_helpers import ROOT, copy_scripts, run_script
 
 from worldmodels.experiments import DOOMRNN
 from worldmodels.weights import load_weights, read_config
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "doomrnn"
-
 
 def run(folder: Path, script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run doomrnn/<script> copied into `folder`, from another directory (as a user might)."""
-    out = subprocess.run([sys.executable, str(folder / script), *args], capture_output=True,
-                         text=True, cwd=folder.parent, timeout=300)
-    if check and out.returncode:
-        raise AssertionError(f"{script} {args} failed:\n{out.stdout}\n{out.stderr}")
-    return out
+    return run_script(folder, script, *args, cwd=folder.parent, check=check)
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """extract -> vae_train -> series -> rnn_train -> train (2 MPI workers) in a fresh folder."""
-    folder = tmp_path_factory.mktemp("pipe") / "doomrnn"
-    shutil.copytree(SCRIPTS, folder, ignore=shutil.ignore_patterns("record", "series", "tb",
-                                                                    "tf_models", "log"))
+    folder = copy_scripts("doomrnn", tmp_path_factory.mktemp("pipe"))
     outputs = {"extract": run(folder, "extract.py", "--preset", "smoke", "--episodes", "3")}
     (folder / "record" / "s9_000000.npz").write_bytes(b"truncated episode")
     for stage in ("vae_train", "series", "rnn_train"):
@@ -138,7 +131,7 @@ def test_killed_training_resumes_and_matches_an_unbroken_run(pipeline, tmp_path,
 
 def test_train_tmux_runs_the_trainer_beside_a_live_summary(pipeline):
     folder, _ = pipeline
-    shutil.copy(SCRIPTS.parent / "train_tmux.bash", folder.parent / "train_tmux.bash")
+    shutil.copy(ROOT / "train_tmux.bash", folder.parent / "train_tmux.bash")
     session = f"wmtest{time.monotonic_ns()}"
     env = {**__import__("os").environ, "PYTHON": sys.executable, "TMUX_ATTACH": "0",
            "TMUX_SESSION_NAME": session, "WATCH_SECONDS": "1"}
