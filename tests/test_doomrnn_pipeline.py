@@ -158,3 +158,27 @@ def test_plot_training_progress_draws_the_newest_log(pipeline):
     assert "doomrnn.cma.1.4.progress.png" in out.stdout and "generation 2" in out.stdout
     for suffix in (".progress.png", ".progress.svg", ".progress_hours.png"):
         assert (folder / "log" / f"doomrnn.cma.1.4{suffix}").stat().st_size > 1000
+
+
+def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_one(pipeline, tmp_path):
+    folder = tmp_path / "doomrnn"
+    shutil.copytree(pipeline[0], folder, ignore=shutil.ignore_patterns("tb", "logs", "log_*"))
+    best = str(folder / "log" / "doomrnn.cma.1.4.best.json")
+    run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", "--controller", best,
+        "--seed", "100", "--episodes", "2", "--noise", "0.3")
+    recorded = sorted((folder / "record").glob("s100_*.npz"))
+    assert len(recorded) == 2
+    actions = np.concatenate([np.load(p)["action"] for p in recorded])
+    assert np.all(np.abs(actions) <= 1.0) and np.unique(actions).size > 10  # noisy, continuous
+    assert "encoded 2 episodes" in run(folder, "series.py", "--preset", "smoke").stdout
+    old = folder / "tf_models" / "rnn.npz"
+    new = folder / "tf_models" / "rnn.iter1.npz"
+    args = ("--preset", "smoke", "--init", str(old), "--out", str(new))
+    assert f"starting from {old}" in run(folder, "rnn_train.py", *args).stdout
+    before, after = load_weights(old, "rnn", DOOMRNN), load_weights(new, "rnn", DOOMRNN)
+    assert not np.allclose(before["lstm/kernel"], after["lstm/kernel"])
+    assert "nothing to do" in run(folder, "rnn_train.py", *args).stdout
+    missing = run(folder, "rnn_train.py", "--preset", "smoke", "--init", "nope.npz", check=False)
+    assert missing.returncode == 2 and "nope.npz: no such M weight file" in missing.stderr
+    no_file = run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", check=False)
+    assert no_file.returncode == 2 and "needs --controller FILE" in no_file.stderr

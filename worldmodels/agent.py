@@ -32,14 +32,17 @@ class Agent:
         self.h, self.c = self.rnn.initial_state(len(self.candidate))
         self.restart = np.ones((len(self.candidate), 1), np.float32)
 
-    def act(self, frames: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def act(self, frames: np.ndarray, rows: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """Raw actions (n, action_size) for frames (n, 64, 64, 3) uint8 of the rollouts `rows` (n,);
-        advances those rows' M state."""
+        advances those rows' M state. `noise` (n, action_size), when given, is added to C's
+        actions (then clipped to [-1, 1]) before M sees them: exploration for data collection."""
         mu, logvar = self.vae.encode(frames)
         z = sample_z(mu, logvar, self.rng)
         h, c = self.h[rows], self.c[rows]
         x = controller_input(self.controller.spec, z, h, c)
         action = self.controller.act_rows(x, self.candidate[rows]).astype(np.float32)
+        if noise is not None:
+            action = np.clip(action + noise, -1.0, 1.0).astype(np.float32)
         parts = [z, action] + ([self.restart[rows]] if self.exp.use_restart else [])
         self.h[rows], self.c[rows] = self.rnn.step(np.concatenate(parts, axis=1), h, c)
         self.restart[rows] = 0.0

@@ -9,6 +9,10 @@ Policies:
 - ``uniform``: a ~ U(-1, 1) drawn every step.
 - ``cauchy_controller`` (carracing's reference): the full agent with V, M and C weights drawn from a
   Cauchy distribution times a scale s ~ U(0, 0.01), all redrawn every episode.
+- ``controller`` (iterative training): the trained agent, V and M from the experiment's files and C
+  from ``--controller FILE``, with Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per
+  episode. Its episodes show M what happens where the controller goes, so a retrained M stops
+  rewarding the dream's exploits.
 """
 
 from __future__ import annotations
@@ -27,25 +31,29 @@ from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import Experiment
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import base_parser, episode_seed, parse, write_settings
+from worldmodels.stages.common import StageError, base_parser, episode_seed, parse, write_settings
+from worldmodels.stages.model import load_controller_params
+from worldmodels.stages.train import load_rnn, load_vae
 from worldmodels.vae import VAE
 from worldmodels.weights import expected_shapes
 
-POLICIES = ("held_uniform", "uniform", "cauchy_controller")
+POLICIES = ("held_uniform", "uniform", "cauchy_controller", "controller")
 
 
 class HeldUniformPolicy:
-    """a ~ U(-1, 1)^A held for `repeat` ~ randint(1, 10) steps, then redrawn (doomrnn's reference)."""
+    """a ~ U(-1, 1)^A held for `repeat` ~ randint(1, max_hold) steps, then redrawn (doomrnn's
+    reference: max_hold 10)."""
 
-    def __init__(self, exp: Experiment, rng: np.random.Generator, hold: bool = True):
-        self.size, self.rng, self.hold = exp.action_size, rng, hold
+    def __init__(self, exp: Experiment, rng: np.random.Generator, hold: bool = True,
+                 max_hold: int = 10):
+        self.size, self.rng, self.hold, self.max_hold = exp.action_size, rng, hold, max_hold
         self.left, self.action = 0, np.zeros(exp.action_size, np.float32)
 
     def act(self, frame: np.ndarray) -> np.ndarray:
         """Raw action (A,) for this frame (the frame is ignored)."""
         if self.left <= 0:
             self.action = self.rng.uniform(-1.0, 1.0, self.size).astype(np.float32)
-            self.left = int(self.rng.integers(1, 11)) if self.hold else 1
+            self.left = int(self.rng.integers(1, self.max_hold + 1)) if self.hold else 1
         self.left -= 1
         return self.action
 
@@ -81,11 +89,41 @@ class CauchyControllerPolicy:
         return np.clip(np.nan_to_num(action, nan=0.0), -1.0, 1.0)
 
 
-def make_policy(name: str, exp: Experiment, rng: np.random.Generator):
-    """The random policy called `name` (one of POLICIES) for one episode."""
+class ControllerPolicy:
+    """A trained agent (V, M, controller parameters) acting with Gaussian noise of scale
+    sigma ~ U(0, max_noise), drawn once per episode."""
+
+    def __init__(self, exp: Experiment, rng: np.random.Generator, vae: VAE, rnn: MDNRNN,
+                 params: np.ndarray, max_noise: float):
+        self.agent = Agent(exp, vae, rnn, Controller(controller_spec(exp), params), rng)
+        self.agent.reset(np.zeros(1, np.int64))
+        self.rng, self.sigma, self.size = rng, rng.uniform(0.0, max_noise), exp.action_size
+
+    def act(self, frame: np.ndarray) -> np.ndarray:
+        """Raw action (A,) in [-1, 1] for this frame."""
+        noise = self.sigma * self.rng.standard_normal((1, self.size))
+        return self.agent.act(frame[None], np.zeros(1, np.int64), noise)[0]
+
+
+def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: tuple = (),
+                max_hold: int = 10):
+    """The policy called `name` (one of POLICIES) for one episode; `trained` is
+    (V, M, controller params, max noise) for the ``controller`` policy, `max_hold` the longest
+    hold of ``held_uniform``."""
     if name == "cauchy_controller":
         return CauchyControllerPolicy(exp, rng)
-    return HeldUniformPolicy(exp, rng, hold=name == "held_uniform")
+    if name == "controller":
+        return ControllerPolicy(exp, rng, *trained)
+    return HeldUniformPolicy(exp, rng, hold=name == "held_uniform", max_hold=max_hold)
+
+
+def load_trained(exp: Experiment, controller: str | None, max_noise: float) -> tuple:
+    """(V, M, controller params (P,), max_noise) for the ``controller`` policy."""
+    if controller is None:
+        raise StageError("--policy controller needs --controller FILE (a train.py log, e.g. "
+                         "log/doomrnn.cma.8.32.best.json)")
+    params = load_controller_params(controller, controller_spec(exp).num_params)
+    return load_vae(exp, None), load_rnn(exp, None), params, max_noise
 
 
 def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
@@ -124,6 +162,12 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                         help="random policy (default: the experiment's reference policy)")
     parser.add_argument("--max-frames", type=int, default=None, help="cap on episode length")
     parser.add_argument("--record", default=None, help="output folder (default: record)")
+    parser.add_argument("--max-hold", type=int, default=10,
+                        help="held_uniform: hold each action for 1..N steps (the reference: 10)")
+    parser.add_argument("--controller", default=None,
+                        help="controller file for --policy controller (iterative training)")
+    parser.add_argument("--noise", type=float, default=0.5,
+                        help="--policy controller: action noise scale sigma ~ U(0, NOISE) per episode")
     args, exp, preset = parse(parser, argv, exp_name)
     args.episodes = args.episodes if args.episodes is not None else preset.extract_episodes
     args.policy = args.policy or exp.extract_policy
@@ -138,13 +182,14 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if kept >= args.episodes:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         return
+    trained = load_trained(exp, args.controller, args.noise) if args.policy == "controller" else ()
     env = make_env(exp)
     start = time.perf_counter()
     bar = tqdm(total=args.episodes, initial=kept, desc=f"extract {exp.name} seed {args.seed}",
                unit="ep", file=sys.stdout, mininterval=5)
     while kept < args.episodes:
         rng = np.random.default_rng([args.seed, attempt])
-        episode = play_episode(exp, env, make_policy(args.policy, exp, rng),
+        episode = play_episode(exp, env, make_policy(args.policy, exp, rng, trained, args.max_hold),
                                episode_seed(args.seed, attempt), args.max_frames)
         if len(episode["obs"]) > exp.min_episode_frames:
             write_episode(record / f"s{args.seed}_{attempt:06d}.npz", **episode)

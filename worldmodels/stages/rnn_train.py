@@ -27,8 +27,9 @@ import numpy as np
 
 from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series
 from worldmodels.experiments import Experiment
+from worldmodels.fileio import file_digest
 from worldmodels.stages.common import StageError, base_parser, parse, write_settings
-from worldmodels.weights import read_config, save_weights
+from worldmodels.weights import load_weights, read_config, save_weights
 
 # x (B, T, in), z_next (B, T, Z), done_next (B, T), reward_next (B, T), reset state first
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
@@ -129,6 +130,9 @@ def _parser(exp_name: str):
     parser.add_argument("--tensorboard", default="tb/rnn", help="TensorBoard log folder")
     parser.add_argument("--predict-reward", action="store_true",
                         help="M also predicts each step's reward (needed by train.py --dream)")
+    parser.add_argument("--init", default=None,
+                        help="start from this M weight file instead of random weights (iterative "
+                        "training: retrain M on the old and the new episodes); fresh optimizer")
     return parser
 
 
@@ -139,7 +143,11 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         exp = exp.with_overrides(predict_reward=True)
     out = Path(args.out or exp.rnn_path)
     checkpoint = out.with_name("rnn_train.ckpt.npz")
-    if out.is_file() and not checkpoint.exists() and read_config(out).get("steps") == args.rnn_steps:
+    if args.init and not Path(args.init).is_file():
+        raise StageError(f"{args.init}: no such M weight file for --init (made by: rnn_train.py)")
+    args.init_digest = file_digest(args.init) if args.init else None
+    if (out.is_file() and not checkpoint.exists() and read_config(out).get("steps") == args.rnn_steps
+            and read_config(out).get("init") == args.init_digest):
         print(f"{out}: already trained for {args.rnn_steps} steps; nothing to do", flush=True)
         return
     episodes = load_all_series(Path(args.series or exp.series_dir), exp)
@@ -170,6 +178,9 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
         meta = load_training_checkpoint(checkpoint, model, optimizer)
         step, epoch = meta["step"], meta["epoch"]
         print(f"resuming {checkpoint} at step {step} (epoch {epoch})", flush=True)
+    elif args.init:
+        model.set_weight_dict(load_weights(args.init, "rnn", exp, made_by="rnn_train.py"))
+        print(f"starting from {args.init}", flush=True)
 
     @tf.function(reduce_retracing=True)
     def train_step(x, z_next, done_next, reward_next, h, c):
@@ -213,7 +224,8 @@ def train(exp: Experiment, args, episodes: list[dict], out: Path, checkpoint: Pa
               f"{float(optimizer.learning_rate):.2e}  {rate:.2f} steps/s", flush=True)
     writer.close()
     save_weights(out, "rnn", exp, model.weight_dict(), extra={"steps": args.rnn_steps,
-                                                              "seed": args.seed})
+                                                              "seed": args.seed,
+                                                              "init": args.init_digest})
     checkpoint.unlink(missing_ok=True)
     print(f"{out}: M trained for {args.rnn_steps} steps in {time.perf_counter() - start:.0f}s",
           flush=True)

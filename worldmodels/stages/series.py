@@ -7,7 +7,6 @@ the first frame's (mu, logvar) of the first --initial-z-count episodes by name (
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -24,19 +23,10 @@ from worldmodels.data import (
     write_initial_z,
     write_series,
 )
-from worldmodels.fileio import atomic_write_text
+from worldmodels.fileio import atomic_write_text, file_digest
 from worldmodels.stages.common import StageError, base_parser, parse, write_settings
 from worldmodels.vae import VAE
 from worldmodels.weights import load_weights
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes (identifies the V that made a series)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def encode(vae: VAE, obs: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,9 @@ def _parser(exp_name: str):
     parser.add_argument("--learning-rate", type=float, default=None, help="default: 1e-4")
     parser.add_argument("--record", default=None, help="episode folder (default: record)")
     parser.add_argument("--out", default=None, help="V weight file (default: the experiment's)")
-    parser.add_argument("--max-episodes", type=int, default=10000,
-                        help="use the first N episode files by name (the reference used 10k)")
+    parser.add_argument("--max-episodes", dest="vae_episodes", type=int, default=None,
+                        help="use the first N episode files by name (default: the preset's; "
+                        "the reference used 10k)")
     parser.add_argument("--buffer-frames", type=int, default=20000,
                         help="frames held in the shuffle buffer (bounds memory)")
     parser.add_argument("--tensorboard", default="tb/vae", help="TensorBoard log folder")
@@ -75,7 +76,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     record = Path(args.record or exp.record_dir)
     out = Path(args.out or exp.vae_path)
     checkpoint = out.with_name("vae_train.ckpt.npz")
-    paths = list_npz(record)[: args.max_episodes]
+    paths = list_npz(record)[: args.vae_episodes]
     if not paths:
         raise StageError(f"no episode files in {record}/ (made by: extract.py)")
     if already_trained(out, args.epochs, checkpoint):
