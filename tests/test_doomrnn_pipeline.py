@@ -178,6 +178,11 @@ def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_o
     before, after = load_weights(old, "rnn", DOOMRNN), load_weights(new, "rnn", DOOMRNN)
     assert not np.allclose(before["lstm/kernel"], after["lstm/kernel"])
     assert "nothing to do" in run(folder, "rnn_train.py", *args).stdout
+    real = run(folder, "model.py", "doomreal", "norender", best, "--episodes", "1", "--rnn", str(new))
+    assert "doomreal: 1 episodes, mean" in real.stdout
+    foreign = run(folder, "model.py", "doomreal", "norender", best, "--rnn", str(folder / "tf_models"
+                                                                              / "vae.npz"), check=False)
+    assert foreign.returncode == 2 and foreign.stderr.count("\n") == 1
     missing = run(folder, "rnn_train.py", "--preset", "smoke", "--init", "nope.npz", check=False)
     assert missing.returncode == 2 and "nope.npz: no such M weight file" in missing.stderr
     no_file = run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", check=False)

@@ -117,13 +117,15 @@ def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: t
     return HeldUniformPolicy(exp, rng, hold=name == "held_uniform", max_hold=max_hold)
 
 
-def load_trained(exp: Experiment, controller: str | None, max_noise: float) -> tuple:
-    """(V, M, controller params (P,), max_noise) for the ``controller`` policy."""
+def load_trained(exp: Experiment, controller: str | None, max_noise: float,
+                 rnn_path: str | None = None) -> tuple:
+    """(V, M, controller params (P,), max_noise) for the ``controller`` policy; M from `rnn_path`
+    (default: the experiment's file), which must be the M the controller was trained with."""
     if controller is None:
         raise StageError("--policy controller needs --controller FILE (a train.py log, e.g. "
                          "log/doomrnn.cma.8.32.best.json)")
     params = load_controller_params(controller, controller_spec(exp).num_params)
-    return load_vae(exp, None), load_rnn(exp, None), params, max_noise
+    return load_vae(exp, None), load_rnn(exp, rnn_path), params, max_noise
 
 
 def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
@@ -166,6 +168,9 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                         help="held_uniform: hold each action for 1..N steps (the reference: 10)")
     parser.add_argument("--controller", default=None,
                         help="controller file for --policy controller (iterative training)")
+    parser.add_argument("--rnn", default=None,
+                        help="--policy controller: the M the controller was trained with "
+                        "(default: the experiment's)")
     parser.add_argument("--noise", type=float, default=0.5,
                         help="--policy controller: action noise scale sigma ~ U(0, NOISE) per episode")
     args, exp, preset = parse(parser, argv, exp_name)
@@ -182,7 +187,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if kept >= args.episodes:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         return
-    trained = load_trained(exp, args.controller, args.noise) if args.policy == "controller" else ()
+    trained = (load_trained(exp, args.controller, args.noise, args.rnn)
+               if args.policy == "controller" else ())
     env = make_env(exp)
     start = time.perf_counter()
     bar = tqdm(total=args.episodes, initial=kept, desc=f"extract {exp.name} seed {args.seed}",

@@ -62,6 +62,10 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--rnn", default=None,
+                        help="M weight file (default: the experiment's); use the M the controller "
+                        "was trained with")
+    parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
     args = parser.parse_args(argv)
     words = list(args.words)
     args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
@@ -85,13 +89,14 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
         start = time.perf_counter()
         if dream:
-            core = load_dream(exp, None, None, temperature)
+            core = load_dream(exp, args.rnn, None, temperature)
             rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
                                       seeds, args.max_frames)
             for i, r in enumerate(rewards):
                 print(f"episode {i}: reward {r:.2f}", flush=True)
         else:
-            rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames)
+            rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames,
+                                args.vae, args.rnn)
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
               f"{rewards.std():.2f} (min {rewards.min():.2f}, max {rewards.max():.2f}) in "
               f"{time.perf_counter() - start:.0f}s", flush=True)
@@ -100,18 +105,21 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     viewer = Viewer(record)
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
-        total = render_dream(exp, spec, params, seed, temperature, viewer)
+        total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn)
     else:
-        total = render_real(exp, spec, params, seed, viewer, args.max_frames)
+        total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
     viewer.close()
     print(f"{args.env}: reward {total:.2f}", flush=True)
 
 
 def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch: int,
-              max_frames: int | None) -> np.ndarray:
-    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish."""
+              max_frames: int | None, vae_path: str | None = None,
+              rnn_path: str | None = None) -> np.ndarray:
+    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish.
+    V and M come from `vae_path` / `rnn_path` (default: the experiment's files)."""
     rng = np.random.default_rng(0)
-    agent = Agent(exp, load_vae(exp, None), load_rnn(exp, None), Controller(spec, params), rng)
+    agent = Agent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path), Controller(spec, params),
+                  rng)
     envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
     rewards = []
     for start in range(0, len(seeds), len(envs)):
@@ -127,10 +135,11 @@ def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch
 
 
 def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Viewer,
-                max_frames: int | None) -> float:
+                max_frames: int | None, vae_path: str | None = None,
+                rnn_path: str | None = None) -> float:
     """One real episode shown as [screen | 64x64 input | V's reconstruction]; returns its reward."""
-    vae = load_vae(exp, None)
-    agent = Agent(exp, vae, load_rnn(exp, None), Controller(spec, params),
+    vae = load_vae(exp, vae_path)
+    agent = Agent(exp, vae, load_rnn(exp, rnn_path), Controller(spec, params),
                   np.random.default_rng(0))
     agent.reset(np.zeros(1, np.int64))
     env = make_env(exp)
@@ -149,9 +158,9 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 
 
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
-                 viewer: Viewer) -> float:
+                 viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None) -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    env = DreamEnv(load_dream(exp, None, None, temperature), spec, vae=load_vae(exp, None),
+    env = DreamEnv(load_dream(exp, rnn_path, None, temperature), spec, vae=load_vae(exp, vae_path),
                    render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)
