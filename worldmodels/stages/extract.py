@@ -117,13 +117,10 @@ def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: t
     return HeldUniformPolicy(exp, rng, hold=name == "held_uniform", max_hold=max_hold)
 
 
-def load_trained(exp: Experiment, controller: str | None, max_noise: float,
+def load_trained(exp: Experiment, controller: str, max_noise: float,
                  rnn_path: str | None = None) -> tuple:
     """(V, M, controller params (P,), max_noise) for the ``controller`` policy; M from `rnn_path`
     (default: the experiment's file), which must be the M the controller was trained with."""
-    if controller is None:
-        raise StageError("--policy controller needs --controller FILE (a train.py log, e.g. "
-                         "log/doomrnn.cma.8.32.best.json)")
     params = load_controller_params(controller, controller_spec(exp).num_params)
     return load_vae(exp, None), load_rnn(exp, rnn_path), params, max_noise
 
@@ -176,6 +173,9 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     args, exp, preset = parse(parser, argv, exp_name)
     args.episodes = args.episodes if args.episodes is not None else preset.extract_episodes
     args.policy = args.policy or exp.extract_policy
+    if args.policy == "controller" and args.controller is None:
+        raise StageError("--policy controller needs --controller FILE (a train.py log, e.g. "
+                         "log/doomrnn.cma.8.32.best.json)")
     args.max_frames = args.max_frames or preset.max_frames or exp.max_frames
     record = Path(args.record or exp.record_dir)
     record.mkdir(parents=True, exist_ok=True)
