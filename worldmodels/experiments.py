@@ -176,6 +176,10 @@ DOOMRNN = Experiment(
         # - M on 100 x 100-step windows for 600 steps (~10 passes over the data), the reference's
         #   batch of 100 rows with shorter windows.
         # - C: 32 x 8 dream episodes (the paper: 64 x 16) for up to 200 generations.
+        # - This M alone was exploited (holding MOVE_RIGHT survived 1960 dream steps, 161 real),
+        #   so the shipped agent came from iterative training rounds (README): 300-400 episodes
+        #   of the latest controller plus noise, 400 random episodes holding actions for 1-100
+        #   steps (extract.py --max-hold 100), M +300 steps from the previous M (--init) per round.
         "small": Preset("small", 2000, 3, 100, 600, 100, 100, 32, 8, 200, 25, vae_episodes=300),
         "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
     },
