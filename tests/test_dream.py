@@ -5,7 +5,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.dream import DreamBatch, DreamEnv
+from worldmodels.dream import DEATH_MODES, DreamBatch, DreamEnv, done_probability
 from worldmodels.experiments import DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE
@@ -27,15 +27,17 @@ def parts():
     return rnn, initial, spec, Controller(spec, params)
 
 
-def test_batched_dream_equals_the_env_one_rollout_at_a_time(parts):
+@pytest.mark.parametrize("death", DEATH_MODES)
+def test_batched_dream_equals_the_env_one_rollout_at_a_time(parts, death):
     rnn, (mu, logvar), spec, controller = parts
     candidate = np.array([0, 0, 1, 1, 2, 2, 2])
     seeds = [100 + j for j in range(len(candidate))]
-    rewards, steps = DreamBatch(EXP, rnn, mu, logvar, 1.25).rollout(controller, candidate, seeds)
+    rewards, steps = DreamBatch(EXP, rnn, mu, logvar, 1.25, death).rollout(controller, candidate,
+                                                                            seeds)
     assert len(set(steps.tolist())) > 2  # rollouts left the batch at different times
     np.testing.assert_array_equal(rewards, steps)
 
-    env = DreamEnv(DreamBatch(EXP, rnn, mu, logvar, 1.25), spec)
+    env = DreamEnv(DreamBatch(EXP, rnn, mu, logvar, 1.25, death), spec)
     for r, (k, seed) in enumerate(zip(candidate, seeds, strict=True)):
         obs, _ = env.reset(seed=seed)
         total, done = 0.0, False
@@ -70,6 +72,28 @@ def test_temperature_changes_the_dream(parts):
     hot = DreamBatch(EXP, rnn, mu, logvar, 1.25).rollout(controller, np.zeros(8, np.int64),
                                                         list(range(8)))[1]
     assert not np.array_equal(cold, hot)
+
+
+def test_sampled_death_uses_the_calibrated_probability(parts):
+    # A constant done logit of ln(done_weight) + logit(0.02): below the threshold's cut-off, so
+    # threshold rollouts never die, while sampled ones die at rate 0.02 (mean length ~50 steps).
+    _, (mu, logvar), _, controller = parts
+    rng = np.random.default_rng(1)
+    weights = init_weights("rnn", EXP, rng)
+    weights["mdn/kernel"][:, -1] = 0.0
+    weights["mdn/bias"][-1] = np.log(EXP.done_weight) + np.log(0.02 / 0.98)
+    const = MDNRNN(weights, EXP)
+    assert done_probability(np.array([weights["mdn/bias"][-1]]), EXP.done_weight)[0] == \
+        pytest.approx(0.02)
+    seeds = list(range(400))
+    steps = DreamBatch(EXP, const, mu, logvar, 1.0, "threshold").rollout(
+        controller, np.zeros(400, np.int64), seeds)[1]
+    assert (steps == EXP.max_frames).all()
+    steps = DreamBatch(EXP, const, mu, logvar, 1.0, "sample").rollout(
+        controller, np.zeros(400, np.int64), seeds)[1]
+    assert 40 < steps.mean() < 60, steps.mean()  # geometric, mean 50, std of the mean ~2.5
+    with pytest.raises(ValueError, match="unknown death mode"):
+        DreamBatch(EXP, const, mu, logvar, 1.0, "sometimes")
 
 
 def test_env_passes_the_gymnasium_checker_and_renders(parts):

@@ -7,11 +7,12 @@ and consumed in fixed-size chunks, so a rollout's trajectory does not depend on 
 rollouts share its batch: the batched dream and the Env give the same rewards for the same seeds.
 
 One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
-[z, a (, restart)]; the next z is sampled at temperature tau; the rollout dies when the predicted
-done probability is above 0.5 (a deterministic cut-off); reward is M's predicted reward when M has
-a reward head, else 1 per step survived; the episode is cut at `max_frames` steps. It starts
-from a z sampled around one of the stored initial (mu, logvar) pairs, with zero LSTM state and
-restart = 1.
+[z, a (, restart)]; the next z is sampled at temperature tau; with death "threshold" (the
+reference's) the rollout dies when the done logit is above 0 (a deterministic cut-off), with death
+"sample" it dies with the calibrated done probability (see :func:`done_probability`); reward
+is M's predicted reward when M has a reward head, else 1 per step survived; the episode is cut
+at `max_frames` steps. It starts from a z sampled around one of the stored initial (mu, logvar)
+pairs, with zero LSTM state and restart = 1.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE
 
 NOISE_CHUNK = 64  # steps of random numbers drawn per rollout at a time
+DEATH_MODES = ("threshold", "sample")
+
+
+def done_probability(done_logit: np.ndarray, done_weight: float) -> np.ndarray:
+    """Calibrated probability (N,) that a step ends the episode, from M's done logits (N,).
+
+    M's done loss weights the rare done frames by `done_weight` (the reference's restart_factor),
+    which multiplies the predicted odds by that weight; dividing the odds by it again gives a
+    probability whose sum over an episode is about one death (measured teacher-forced on
+    recorded episodes: 0.99 per episode for the controller's, 0.91 for random play's).
+    """
+    return 1.0 / (1.0 + np.exp(np.log(done_weight) - done_logit))
 
 
 class DreamBatch:
@@ -34,8 +47,11 @@ class DreamBatch:
     maps them to their original index 0..N-1."""
 
     def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
-                 initial_logvar: np.ndarray, temperature: float):
+                 initial_logvar: np.ndarray, temperature: float, death: str = "threshold"):
+        if death not in DEATH_MODES:
+            raise ValueError(f"unknown death mode {death!r}; known: {', '.join(DEATH_MODES)}")
         self.exp, self.rnn, self.temperature = exp, rnn, float(temperature)
+        self.death = death
         self.initial_mu = np.asarray(initial_mu, np.float32)
         self.initial_sigma = np.exp(0.5 * np.asarray(initial_logvar, np.float32))
 
@@ -53,6 +69,7 @@ class DreamBatch:
         self.t = 0
         self.uniform = np.zeros((n, NOISE_CHUNK, z), np.float32)
         self.eps = np.zeros((n, NOISE_CHUNK, z), np.float32)
+        self.death_uniform = np.zeros((n, NOISE_CHUNK), np.float32)
 
     def features(self, spec: ControllerSpec) -> np.ndarray:
         """The controller's input for the running rollouts, (n, spec.input_size)."""
@@ -73,7 +90,12 @@ class DreamBatch:
         self.z, done_logit, reward = self.rnn.sample_next(self.h, self.temperature,
                                                           self.uniform[:, i], self.eps[:, i])
         self.t += 1
-        dead = done_logit > 0.0 if done_logit is not None else np.zeros(len(self.z), bool)
+        if done_logit is None:
+            dead = np.zeros(len(self.z), bool)
+        elif self.death == "sample":
+            dead = self.death_uniform[:, i] < done_probability(done_logit, self.exp.done_weight)
+        else:
+            dead = done_logit > 0.0
         return (reward if reward is not None else np.ones(len(self.z))), dead
 
     def _draw_noise(self) -> None:
@@ -81,11 +103,13 @@ class DreamBatch:
         for j, g in enumerate(self.gens):
             self.uniform[j] = g.random(shape, dtype=np.float32)
             self.eps[j] = g.standard_normal(shape, dtype=np.float32)
+            if self.death == "sample":  # drawn only here, so threshold rollouts stay as they were
+                self.death_uniform[j] = g.random(NOISE_CHUNK, dtype=np.float32)
 
     def keep(self, mask: np.ndarray) -> None:
         """Keep only the running rollouts where `mask` (n,) is True."""
         self.gens = [g for g, m in zip(self.gens, mask, strict=True) if m]
-        for name in ("z", "h", "c", "restart", "rows", "uniform", "eps"):
+        for name in ("z", "h", "c", "restart", "rows", "uniform", "eps", "death_uniform"):
             setattr(self, name, getattr(self, name)[mask])
 
     def rollout(self, controller: Controller, candidate: np.ndarray, seeds: Sequence,

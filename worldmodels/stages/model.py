@@ -24,7 +24,7 @@ import numpy as np
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.dream import DreamEnv
+from worldmodels.dream import DEATH_MODES, DreamEnv
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import CONTROLLER_MODES, Experiment, get_experiment
 from worldmodels.stages.common import StageError, episode_seed
@@ -59,6 +59,8 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=100, help="episodes for norender")
     parser.add_argument("--record", default=None, help="video file for render (mp4 or gif)")
     parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
+    parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
+                        help="dream death (as in train.py)")
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
     parser.add_argument("--max-frames", type=int, default=None)
@@ -89,7 +91,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
         start = time.perf_counter()
         if dream:
-            core = load_dream(exp, args.rnn, None, temperature)
+            core = load_dream(exp, args.rnn, None, temperature, args.death)
             rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
                                       seeds, args.max_frames)
             for i, r in enumerate(rewards):
@@ -105,7 +107,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     viewer = Viewer(record)
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
-        total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn)
+        total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn,
+                             args.death)
     else:
         total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
     viewer.close()
@@ -158,9 +161,10 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 
 
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
-                 viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None) -> float:
+                 viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None,
+                 death: str = "threshold") -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    env = DreamEnv(load_dream(exp, rnn_path, None, temperature), spec, vae=load_vae(exp, vae_path),
+    env = DreamEnv(load_dream(exp, rnn_path, None, temperature, death), spec, vae=load_vae(exp, vae_path),
                    render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)

@@ -23,7 +23,7 @@ import numpy as np
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.data import DataFileError, read_initial_z
-from worldmodels.dream import DreamBatch
+from worldmodels.dream import DEATH_MODES, DreamBatch
 from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, get_experiment
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.stages.common import episode_seed
@@ -45,13 +45,13 @@ def load_vae(exp: Experiment, path: str | None) -> VAE:
 
 
 def load_dream(exp: Experiment, rnn_path: str | None, initial_z_path: str | None,
-               temperature: float) -> DreamBatch:
-    """The batched dream of `exp` from its M and initial_z files."""
+               temperature: float, death: str = "threshold") -> DreamBatch:
+    """The batched dream of `exp` from its M and initial_z files (death: see DEATH_MODES)."""
     path = Path(initial_z_path or exp.initial_z_path)
     if not path.is_file():
         raise DataFileError(f"{path}: missing initial_z for {exp.name} (made by: series.py)")
     mu, logvar = read_initial_z(path, exp.z_size)
-    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature)
+    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature, death)
 
 
 class DreamProblem:
@@ -113,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--temperature", type=float, default=None,
                         help="dream temperature tau (default: the experiment's)")
+    parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
+                        help="dream death: done logit > 0 (threshold, the reference's) or drawn "
+                        "with M's calibrated done probability (sample)")
     parser.add_argument("--dream", action="store_true",
                         help="evolve in M's dream even if the experiment trains in the real env")
     parser.add_argument("--rnn", default=None, help="M weight file (default: the experiment's)")
@@ -152,7 +155,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     def build_problem(args: argparse.Namespace):
         if exp.train_in_dream or args.dream:
             temperature = exp.temperature if args.temperature is None else args.temperature
-            dream = load_dream(exp, args.rnn, args.initial_z, temperature)
+            dream = load_dream(exp, args.rnn, args.initial_z, temperature, args.death)
             return DreamProblem(exp, dream, args.controller_mode)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
                            args.controller_mode, args.envs, seed=args.seed_start)
