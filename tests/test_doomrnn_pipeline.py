@@ -70,6 +70,14 @@ def test_model_plays_real_game_and_dream(pipeline):
     assert real.stdout.count("episode ") == 2 and "doomreal: 2 episodes, mean" in real.stdout
     dream = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--episodes", "2")
     assert dream.stdout.count("episode ") == 2 and "doomrnn: 2 episodes, mean" in dream.stdout
+    initial_z = str(folder / "tf_models" / "initial_z.npz")
+    chosen = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--episodes", "2",
+                 "--initial-z", initial_z)
+    assert chosen.stdout.splitlines()[-1].split(" in ")[0] == \
+        dream.stdout.splitlines()[-1].split(" in ")[0]  # same file, same dream
+    absent = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--initial-z", "nope.npz",
+                 check=False)
+    assert absent.returncode != 0 and "nope.npz: missing initial_z for doomrnn" in absent.stderr
     video = folder / "real.gif"
     run(folder, "model.py", "doomreal", "render", str(folder / best), "--record", str(video),
         "--max-frames", "20")

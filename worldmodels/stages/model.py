@@ -68,6 +68,9 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
                         help="M weight file (default: the experiment's); use the M the controller "
                         "was trained with")
     parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
+    parser.add_argument("--initial-z", default=None,
+                        help="initial_z for the dream (default: the experiment's); use the one "
+                        "made with M's V")
     args = parser.parse_args(argv)
     words = list(args.words)
     args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
@@ -91,7 +94,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
         start = time.perf_counter()
         if dream:
-            core = load_dream(exp, args.rnn, None, temperature, args.death)
+            core = load_dream(exp, args.rnn, args.initial_z, temperature, args.death)
             rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
                                       seeds, args.max_frames)
             for i, r in enumerate(rewards):
@@ -108,7 +111,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
         total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn,
-                             args.death)
+                             args.death, args.initial_z)
     else:
         total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
     viewer.close()
@@ -162,10 +165,10 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
                  viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None,
-                 death: str = "threshold") -> float:
+                 death: str = "threshold", initial_z_path: str | None = None) -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    env = DreamEnv(load_dream(exp, rnn_path, None, temperature, death), spec, vae=load_vae(exp, vae_path),
-                   render_mode="rgb_array")
+    env = DreamEnv(load_dream(exp, rnn_path, initial_z_path, temperature, death), spec,
+                   vae=load_vae(exp, vae_path), render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
