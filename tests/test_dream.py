@@ -96,6 +96,25 @@ def test_sampled_death_uses_the_calibrated_probability(parts):
         DreamBatch(EXP, const, mu, logvar, 1.0, "sometimes")
 
 
+def test_death_logit_moves_the_threshold(parts):
+    # A constant done logit of -1: alive under the reference's cut-off of 0, dead at the first
+    # step under a cut-off of -2; the cut-off must be finite.
+    _, (mu, logvar), _, controller = parts
+    weights = init_weights("rnn", EXP, np.random.default_rng(1))
+    weights["mdn/kernel"][:, -1] = 0.0
+    weights["mdn/bias"][-1] = -1.0
+    const = MDNRNN(weights, EXP)
+
+    def run(cut):
+        core = DreamBatch(EXP, const, mu, logvar, 1.0, "threshold", cut)
+        return core.rollout(controller, np.zeros(4, np.int64), [1, 2, 3, 4])[1]
+
+    assert (run(0.0) == EXP.max_frames).all()
+    assert (run(-2.0) == 1).all()
+    with pytest.raises(ValueError, match="finite"):
+        DreamBatch(EXP, const, mu, logvar, 1.0, "threshold", float("nan"))
+
+
 def test_env_passes_the_gymnasium_checker_and_renders(parts):
     rnn, (mu, logvar), spec, _ = parts
     vae = VAE(init_weights("vae", EXP, np.random.default_rng(1)), EXP.z_size)

@@ -8,8 +8,9 @@ rollouts share its batch: the batched dream and the Env give the same rewards fo
 
 One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
 [z, a (, restart)]; the next z is sampled at temperature tau; with death "threshold" (the
-reference's) the rollout dies when the done logit is above 0 (a deterministic cut-off), with death
-"sample" it dies with the calibrated done probability (see :func:`done_probability`); reward
+reference's) the rollout dies when the done logit is above `death_logit` (0 in the reference: a
+deterministic cut-off), with death "sample" it dies with the calibrated done probability (see
+:func:`done_probability`); reward
 is M's predicted reward when M has a reward head, else 1 per step survived; the episode is cut
 at `max_frames` steps. It starts from a z sampled around one of the stored initial (mu, logvar)
 pairs, with zero LSTM state and restart = 1.
@@ -48,11 +49,14 @@ class DreamBatch:
     maps them to their original index 0..N-1."""
 
     def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
-                 initial_logvar: np.ndarray, temperature: float, death: str = "threshold"):
+                 initial_logvar: np.ndarray, temperature: float, death: str = "threshold",
+                 death_logit: float = 0.0):
         if death not in DEATH_MODES:
             raise ValueError(f"unknown death mode {death!r}; known: {', '.join(DEATH_MODES)}")
+        if not np.isfinite(death_logit):
+            raise ValueError(f"death_logit must be finite, got {death_logit}")
         self.exp, self.rnn, self.temperature = exp, rnn, float(temperature)
-        self.death = death
+        self.death, self.death_logit = death, float(death_logit)
         self.initial_mu = np.asarray(initial_mu, np.float32)
         self.initial_sigma = np.exp(0.5 * np.asarray(initial_logvar, np.float32))
 
@@ -96,7 +100,7 @@ class DreamBatch:
         elif self.death == "sample":
             dead = self.death_uniform[:, i] < done_probability(done_logit, self.exp.done_weight)
         else:
-            dead = done_logit > 0.0
+            dead = done_logit > self.death_logit
         return (reward if reward is not None else np.ones(len(self.z))), dead
 
     def _draw_noise(self) -> None:

@@ -61,6 +61,8 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
     parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
                         help="dream death (as in train.py)")
+    parser.add_argument("--death-logit", type=float, default=0.0,
+                        help="threshold death's done-logit cut-off (as in train.py)")
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
     parser.add_argument("--max-frames", type=int, default=None)
@@ -94,7 +96,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
         start = time.perf_counter()
         if dream:
-            core = load_dream(exp, args.rnn, args.initial_z, temperature, args.death)
+            core = load_dream(exp, args.rnn, args.initial_z, temperature, args.death,
+                              args.death_logit)
             rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
                                       seeds, args.max_frames)
             for i, r in enumerate(rewards):
@@ -111,7 +114,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
         total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn,
-                             args.death, args.initial_z)
+                             args.death, args.initial_z, args.death_logit)
     else:
         total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
     viewer.close()
@@ -165,9 +168,10 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
                  viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None,
-                 death: str = "threshold", initial_z_path: str | None = None) -> float:
+                 death: str = "threshold", initial_z_path: str | None = None,
+                 death_logit: float = 0.0) -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    env = DreamEnv(load_dream(exp, rnn_path, initial_z_path, temperature, death), spec,
+    env = DreamEnv(load_dream(exp, rnn_path, initial_z_path, temperature, death, death_logit), spec,
                    vae=load_vae(exp, vae_path), render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)

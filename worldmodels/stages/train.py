@@ -45,13 +45,15 @@ def load_vae(exp: Experiment, path: str | None) -> VAE:
 
 
 def load_dream(exp: Experiment, rnn_path: str | None, initial_z_path: str | None,
-               temperature: float, death: str = "threshold") -> DreamBatch:
-    """The batched dream of `exp` from its M and initial_z files (death: see DEATH_MODES)."""
+               temperature: float, death: str = "threshold",
+               death_logit: float = 0.0) -> DreamBatch:
+    """The batched dream of `exp` from its M and initial_z files (death: see DEATH_MODES;
+    `death_logit`: the done-logit cut-off of threshold death)."""
     path = Path(initial_z_path or exp.initial_z_path)
     if not path.is_file():
         raise DataFileError(f"{path}: missing initial_z for {exp.name} (made by: series.py)")
     mu, logvar = read_initial_z(path, exp.z_size)
-    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature, death)
+    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature, death, death_logit)
 
 
 class DreamProblem:
@@ -116,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
                         help="dream death: done logit > 0 (threshold, the reference's) or drawn "
                         "with M's calibrated done probability (sample)")
+    parser.add_argument("--death-logit", type=float, default=0.0,
+                        help="threshold death: die when the done logit is above this (0: the "
+                        "reference's; lower makes the dream harsher, see README)")
     parser.add_argument("--dream", action="store_true",
                         help="evolve in M's dream even if the experiment trains in the real env")
     parser.add_argument("--rnn", default=None, help="M weight file (default: the experiment's)")
@@ -155,7 +160,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     def build_problem(args: argparse.Namespace):
         if exp.train_in_dream or args.dream:
             temperature = exp.temperature if args.temperature is None else args.temperature
-            dream = load_dream(exp, args.rnn, args.initial_z, temperature, args.death)
+            dream = load_dream(exp, args.rnn, args.initial_z, temperature, args.death,
+                               args.death_logit)
             return DreamProblem(exp, dream, args.controller_mode)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
                            args.controller_mode, args.envs, seed=args.seed_start)
