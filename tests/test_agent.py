@@ -116,3 +116,11 @@ def test_held_uniform_holds_each_action_for_at_most_max_hold_steps():
 
     assert longest_run(10) == 10  # the reference's 1..10
     assert 50 < longest_run(100) <= 100
+
+
+def test_action_runs_measure_how_long_one_action_is_held():
+    from worldmodels.stages.model import action_runs
+
+    assert action_runs([1, 1, 1, 2, 2, 0]) == (2.0, 1)  # runs 3, 2, 1
+    assert action_runs([2] * 30) == (30.0, 30)
+    assert action_runs([[0.5, 1.0], [0.5, 1.0], [0.5, 0.0]]) == (1.5, 1)  # vector actions

@@ -66,8 +66,10 @@ def test_training_ran_under_mpi_and_wrote_reference_logs(pipeline):
 def test_model_plays_real_game_and_dream(pipeline):
     folder, _ = pipeline
     best = "log/doomrnn.cma.1.4.best.json"
-    real = run(folder, "model.py", "doomreal", "norender", str(folder / best), "--episodes", "2")
+    real = run(folder, "model.py", "doomreal", "norender", str(folder / best), "--episodes", "2",
+               "--action-runs")
     assert real.stdout.count("episode ") == 2 and "doomreal: 2 episodes, mean" in real.stdout
+    assert real.stdout.count(", action runs: median ") == 2
     dream = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--episodes", "2")
     assert dream.stdout.count("episode ") == 2 and "doomrnn: 2 episodes, mean" in dream.stdout
     initial_z = str(folder / "tf_models" / "initial_z.npz")

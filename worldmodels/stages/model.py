@@ -5,7 +5,8 @@
 ENV is the experiment's real-game name (doomreal, carracing; the default) or its dream name
 (doomrnn, carracingrnn). FILE is a controller log (``.best.json`` = [params, reward] or ``.json`` =
 [params]). ``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean
-and standard deviation. ``render`` plays one episode and shows it in a window where there is a
+and standard deviation (with --action-runs, real game: also how long the agent holds one action).
+``render`` plays one episode and shows it in a window where there is a
 display, else writes a video (--record, default videos/ENV.SEED.mp4; .gif works too): real frame,
 V's 64x64 input and V's reconstruction side by side (dream: V's decoding of the dreamed z).
 
@@ -66,6 +67,9 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
     parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--action-runs", action="store_true",
+                        help="real game, norender: also print, per episode, the median length "
+                        "of runs of the same action and the length of the last run")
     parser.add_argument("--rnn", default=None,
                         help="M weight file (default: the experiment's); use the M the controller "
                         "was trained with")
@@ -104,7 +108,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                 print(f"episode {i}: reward {r:.2f}", flush=True)
         else:
             rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames,
-                                args.vae, args.rnn)
+                                args.vae, args.rnn, args.action_runs)
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
               f"{rewards.std():.2f} (min {rewards.min():.2f}, max {rewards.max():.2f}) in "
               f"{time.perf_counter() - start:.0f}s", flush=True)
@@ -121,22 +125,54 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     print(f"{args.env}: reward {total:.2f}", flush=True)
 
 
+class RecordingAgent(Agent):
+    """An Agent that also keeps each rollout's real-game actions: `actions[row]` (list of ints;
+    one action value per step, actions with one entry only)."""
+
+    def reset(self, candidate: np.ndarray) -> None:
+        """As Agent.reset; also clears the recorded actions."""
+        super().reset(candidate)
+        self.actions: list[list] = [[] for _ in range(len(candidate))]
+
+    def act(self, frames: np.ndarray, rows: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
+        """As Agent.act; records env_action of each row's action."""
+        action = super().act(frames, rows, noise)
+        for row, value in zip(rows, env_action(self.exp, action), strict=True):
+            self.actions[row].append(value.tolist())
+        return action
+
+
+def action_runs(actions: list) -> tuple[float, int]:
+    """(median length, length of the last) of the runs of identical consecutive actions, in steps,
+    of one episode's actions (T,) (T >= 1)."""
+    values = np.asarray(actions).reshape(len(actions), -1)
+    change = np.flatnonzero(np.any(values[1:] != values[:-1], axis=1)) + 1
+    bounds = np.concatenate([[0], change, [len(values)]])
+    runs = np.diff(bounds)
+    return float(np.median(runs)), int(runs[-1])
+
+
 def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch: int,
               max_frames: int | None, vae_path: str | None = None,
-              rnn_path: str | None = None) -> np.ndarray:
-    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish.
-    V and M come from `vae_path` / `rnn_path` (default: the experiment's files)."""
+              rnn_path: str | None = None, show_action_runs: bool = False) -> np.ndarray:
+    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
+    (with `show_action_runs`, also each episode's :func:`action_runs`). V and M come from
+    `vae_path` / `rnn_path` (default: the experiment's files)."""
     rng = np.random.default_rng(0)
-    agent = Agent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path), Controller(spec, params),
-                  rng)
+    agent = RecordingAgent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path),
+                           Controller(spec, params), rng)
     envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
     rewards = []
     for start in range(0, len(seeds), len(envs)):
         part = seeds[start : start + len(envs)]
         r, _ = run_episodes(exp, agent, envs[: len(part)], part, np.zeros(len(part), np.int64),
                             max_frames)
-        for i, value in enumerate(r, start):
-            print(f"episode {i}: reward {value:.2f}", flush=True)
+        for row, (i, value) in enumerate(enumerate(r, start)):
+            runs = ""
+            if show_action_runs:
+                median, last = action_runs(agent.actions[row])
+                runs = f", action runs: median {median:.0f} steps, last {last} steps"
+            print(f"episode {i}: reward {value:.2f}{runs}", flush=True)
         rewards.extend(r)
     for env in envs:
         env.close()
