@@ -10,10 +10,9 @@ One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z,
 [z, a (, restart)]; the next z is sampled at temperature tau; with death "threshold" (the
 reference's) the rollout dies when the done logit is above `death_logit` (0 in the reference: a
 deterministic cut-off), with death "sample" it dies with the calibrated done probability (see
-:func:`done_probability`); reward
-is M's predicted reward when M has a reward head, else 1 per step survived; the episode is cut
-at `max_frames` steps. It starts from a z sampled around one of the stored initial (mu, logvar)
-pairs, with zero LSTM state and restart = 1.
+:func:`done_probability`); reward is M's predicted reward when M has a reward head, else 1 per
+step survived; the episode is cut at `max_frames` steps. It starts from a z sampled around one
+of the stored initial (mu, logvar) pairs, with zero LSTM state and restart = 1.
 """
 
 from __future__ import annotations

@@ -126,8 +126,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
 
 
 class RecordingAgent(Agent):
-    """An Agent that also keeps each rollout's real-game actions: `actions[row]` (list of ints;
-    one action value per step, actions with one entry only)."""
+    """An Agent that also keeps each rollout's real-game actions: `actions[row]` is the list of
+    that rollout's env actions, one per step (an int for Doom, a list of floats for CarRacing)."""
 
     def reset(self, candidate: np.ndarray) -> None:
         """As Agent.reset; also clears the recorded actions."""
