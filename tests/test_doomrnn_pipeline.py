@@ -174,8 +174,9 @@ def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_o
     folder = tmp_path / "doomrnn"
     shutil.copytree(pipeline[0], folder, ignore=shutil.ignore_patterns("tb", "logs", "log_*"))
     best = str(folder / "log" / "doomrnn.cma.1.4.best.json")
+    vae = str(folder / "tf_models" / "vae.npz")
     run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", "--controller", best,
-        "--seed", "100", "--episodes", "2", "--noise", "0.3")
+        "--seed", "100", "--episodes", "2", "--noise", "0.3", "--vae", vae)
     recorded = sorted((folder / "record").glob("s100_*.npz"))
     assert len(recorded) == 2
     actions = np.concatenate([np.load(p)["action"] for p in recorded])
@@ -195,5 +196,9 @@ def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_o
     assert foreign.returncode == 2 and foreign.stderr.count("\n") == 1
     missing = run(folder, "rnn_train.py", "--preset", "smoke", "--init", "nope.npz", check=False)
     assert missing.returncode == 2 and "nope.npz: no such M weight file" in missing.stderr
+    wrong_v = run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", "--controller",
+                  best, "--vae", str(old), "--seed", "101", "--episodes", "1", check=False)
+    assert wrong_v.returncode == 2 and wrong_v.stderr.count("\n") == 1
+    assert not list((folder / "record").glob("s101_*.npz"))
     no_file = run(folder, "extract.py", "--preset", "smoke", "--policy", "controller", check=False)
     assert no_file.returncode == 2 and "needs --controller FILE" in no_file.stderr

@@ -118,11 +118,12 @@ def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: t
 
 
 def load_trained(exp: Experiment, controller: str, max_noise: float,
-                 rnn_path: str | None = None) -> tuple:
-    """(V, M, controller params (P,), max_noise) for the ``controller`` policy; M from `rnn_path`
-    (default: the experiment's file), which must be the M the controller was trained with."""
+                 rnn_path: str | None = None, vae_path: str | None = None) -> tuple:
+    """(V, M, controller params (P,), max_noise) for the ``controller`` policy; V and M from
+    `vae_path` and `rnn_path` (default: the experiment's files), which must be the ones the
+    controller was trained with."""
     params = load_controller_params(controller, controller_spec(exp).num_params)
-    return load_vae(exp, None), load_rnn(exp, rnn_path), params, max_noise
+    return load_vae(exp, vae_path), load_rnn(exp, rnn_path), params, max_noise
 
 
 def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
@@ -168,6 +169,9 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--rnn", default=None,
                         help="--policy controller: the M the controller was trained with "
                         "(default: the experiment's)")
+    parser.add_argument("--vae", default=None,
+                        help="--policy controller: the V the controller's M was trained on "
+                        "(default: the experiment's)")
     parser.add_argument("--noise", type=float, default=0.5,
                         help="--policy controller: action noise scale sigma ~ U(0, NOISE) per episode")
     args, exp, preset = parse(parser, argv, exp_name)
@@ -187,7 +191,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if kept >= args.episodes:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         return
-    trained = (load_trained(exp, args.controller, args.noise, args.rnn)
+    trained = (load_trained(exp, args.controller, args.noise, args.rnn, args.vae)
                if args.policy == "controller" else ())
     env = make_env(exp)
     start = time.perf_counter()
