@@ -1,6 +1,7 @@
 """doomrnn end to end with the `smoke` preset, through the real scripts, plus kill-and-resume."""
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -189,6 +190,10 @@ def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_o
     before, after = load_weights(old, "rnn", DOOMRNN), load_weights(new, "rnn", DOOMRNN)
     assert not np.allclose(before["lstm/kernel"], after["lstm/kernel"])
     assert "nothing to do" in run(folder, "rnn_train.py", *args).stdout
+    scored = run(folder, "rnn_train.py", "--preset", "smoke", "--evaluate", str(new)).stdout
+    assert re.search(r"z NLL per dimension \d+\.\d+; done logit > 0 at [\d.]+% of \d+ deaths", scored)
+    no_m = run(folder, "rnn_train.py", "--preset", "smoke", "--evaluate", "nope.npz", check=False)
+    assert no_m.returncode == 2 and "nope.npz: no such M weight file" in no_m.stderr
     real = run(folder, "model.py", "doomreal", "norender", best, "--episodes", "1", "--rnn", str(new))
     assert "doomreal: 1 episodes, mean" in real.stdout
     foreign = run(folder, "model.py", "doomreal", "norender", best, "--rnn", str(folder / "tf_models"

@@ -219,3 +219,29 @@ def test_optional_reward_head_is_trained_by_squared_error_and_read_by_the_twin()
     assert done is None
     np.testing.assert_allclose(predicted, out[:, -1, -1], atol=1e-4)
     assert twin.mixture(h).reward is not None
+
+
+def test_teacher_forced_metrics_count_deaths_alarms_and_ignore_padding():
+    from worldmodels.stages.rnn_train import teacher_forced_metrics
+
+    rng = np.random.default_rng(0)
+    weights = {k: 0.05 * rng.standard_normal(s).astype(np.float32)
+               for k, s in rnn_weight_shapes(DOOMRNN).items()}
+    episodes = []
+    for length, died in ((5, True), (8, False), (12, True)):
+        done = np.zeros(length, bool)
+        done[-1] = died
+        episodes.append({"mu": rng.standard_normal((length, 64)).astype(np.float16),
+                         "action": rng.uniform(-1, 1, (length, 1)).astype(np.float32),
+                         "done": done})
+    twin = NumpyMDNRNN(weights, DOOMRNN)
+    together = teacher_forced_metrics(DOOMRNN, twin, episodes)
+    one_by_one = teacher_forced_metrics(DOOMRNN, twin, episodes, batch=1)
+    assert together["deaths"] == 2
+    assert np.isfinite(together["z_nll"])
+    assert together["z_nll"] == pytest.approx(one_by_one["z_nll"], rel=1e-5)
+    for done_logit, share in ((30.0, 1.0), (-30.0, 0.0)):
+        weights["mdn/bias"][-1] = done_logit  # the done logit is the head's last output
+        weights["mdn/kernel"][:, -1] = 0.0
+        m = teacher_forced_metrics(DOOMRNN, NumpyMDNRNN(weights, DOOMRNN), episodes)
+        assert m["death_recall"] == share and m["false_alarms"] == share

@@ -28,6 +28,7 @@ import numpy as np
 from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import file_digest
+from worldmodels.mdnrnn import MDNRNN, mixture_nll
 from worldmodels.stages.common import StageError, base_parser, parse, write_settings
 from worldmodels.weights import load_weights, read_config, save_weights
 
@@ -118,6 +119,64 @@ def epoch_batches(exp: Experiment, episodes: list[dict], batch: int, seq_len: in
     return scheme(exp, episodes, batch, seq_len, rng)
 
 
+def teacher_forced_metrics(exp: Experiment, rnn: MDNRNN, episodes: list[dict],
+                           batch: int = 128) -> dict[str, float]:
+    """How well M predicts held-out episodes, fed their true z = mu (no sampling) and actions.
+
+    Returns z_nll (mean negative log-likelihood per z dimension of each next frame, nats), and for
+    experiments that predict done: deaths (episodes that end in a death), death_recall (the share
+    of them where M's done logit is > 0 at the final step, i.e. where the dream's threshold death
+    would fire) and false_alarms (the share of the other steps where it is > 0).
+    """
+    nll_sum, nll_count, hits, deaths, alarms, others = 0.0, 0, 0, 0, 0, 0
+    by_length = sorted(episodes, key=lambda e: len(e["mu"]))
+    for first in range(0, len(by_length), batch):
+        group = by_length[first: first + batch]
+        lengths = np.array([len(e["mu"]) for e in group])
+        z = np.zeros((len(group), lengths.max(), exp.z_size), np.float32)
+        action = np.zeros((len(group), lengths.max(), exp.action_size), np.float32)
+        for i, e in enumerate(group):
+            z[i, : lengths[i]], action[i, : lengths[i]] = e["mu"], e["action"]
+        died = np.array([bool(e["done"][-1]) for e in group])
+        h, c = rnn.initial_state(len(group))
+        for t in range(lengths.max()):
+            restart = np.full(len(group), float(t == 0), np.float32)
+            h, c = rnn.step(_inputs(exp, z[:, t], action[:, t], restart), h, c)
+            mix = rnn.mixture(h)
+            has_next = t + 1 < lengths
+            if has_next.any():
+                nll = mixture_nll(mix, z[:, min(t + 1, z.shape[1] - 1)]).mean(axis=1)
+                nll_sum += float(nll[has_next].sum())
+                nll_count += int(has_next.sum())
+            if mix.done_logit is not None:
+                fired = mix.done_logit > 0
+                final = (t == lengths - 1) & died
+                hits += int((fired & final).sum())
+                deaths += int(final.sum())
+                alarms += int((fired & (t < lengths) & ~final).sum())
+                others += int(((t < lengths) & ~final).sum())
+    metrics = {"z_nll": nll_sum / max(nll_count, 1)}
+    if exp.predict_done:
+        metrics.update(deaths=float(deaths), death_recall=hits / max(deaths, 1),
+                       false_alarms=alarms / max(others, 1))
+    return metrics
+
+
+def evaluate(exp: Experiment, rnn_path: str, series: Path) -> None:
+    """Print :func:`teacher_forced_metrics` of the M file `rnn_path` on every episode in `series`."""
+    from worldmodels.stages.train import load_rnn
+
+    if not Path(rnn_path).is_file():
+        raise StageError(f"{rnn_path}: no such M weight file (made by: rnn_train.py)")
+    episodes = load_all_series(series, exp)
+    m = teacher_forced_metrics(exp, load_rnn(exp, rnn_path), episodes)
+    line = f"{rnn_path} on {series}/: z NLL per dimension {m['z_nll']:.4f}"
+    if "deaths" in m:
+        line += (f"; done logit > 0 at {100 * m['death_recall']:.1f}% of {int(m['deaths'])} deaths "
+                 f"and at {100 * m['false_alarms']:.2f}% of the other steps")
+    print(line, flush=True)
+
+
 def _parser(exp_name: str):
     parser = base_parser("train M (MDN-RNN) on series/", exp_name)
     parser.add_argument("--steps", dest="rnn_steps", type=int, default=None,
@@ -133,12 +192,18 @@ def _parser(exp_name: str):
     parser.add_argument("--init", default=None,
                         help="start from this M weight file instead of random weights (iterative "
                         "training: retrain M on the old and the new episodes); fresh optimizer")
+    parser.add_argument("--evaluate", default=None, metavar="M",
+                        help="train nothing: print how well the M file M predicts the episodes of "
+                        "--series (teacher-forced on z = mu; use episodes M never trained on)")
     return parser
 
 
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of rnn_train.py."""
     args, exp, _ = parse(_parser(exp_name), argv, exp_name)
+    if args.evaluate:
+        evaluate(exp, args.evaluate, Path(args.series or exp.series_dir))
+        return
     if args.predict_reward:
         exp = exp.with_overrides(predict_reward=True)
     out = Path(args.out or exp.rnn_path)
