@@ -30,6 +30,7 @@ from worldmodels.experiments import Experiment
 from worldmodels.fileio import file_digest
 from worldmodels.mdnrnn import MDNRNN, mixture_nll
 from worldmodels.stages.common import StageError, base_parser, parse, write_settings
+from worldmodels.stages.train import load_rnn
 from worldmodels.weights import load_weights, read_config, save_weights
 
 # x (B, T, in), z_next (B, T, Z), done_next (B, T), reward_next (B, T), reset state first
@@ -164,8 +165,6 @@ def teacher_forced_metrics(exp: Experiment, rnn: MDNRNN, episodes: list[dict],
 
 def evaluate(exp: Experiment, rnn_path: str, series: Path) -> None:
     """Print :func:`teacher_forced_metrics` of the M file `rnn_path` on every episode in `series`."""
-    from worldmodels.stages.train import load_rnn
-
     if not Path(rnn_path).is_file():
         raise StageError(f"{rnn_path}: no such M weight file (made by: rnn_train.py)")
     episodes = load_all_series(series, exp)
