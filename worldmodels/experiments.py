@@ -180,6 +180,11 @@ DOOMRNN = Experiment(
         #   so the shipped agent came from iterative training rounds (README): 300-400 episodes
         #   of the latest controller plus noise, 400 random episodes holding actions for 1-100
         #   steps (extract.py --max-hold 100), M +300 steps from the previous M (--init) per round.
+        # - The agent shipped since round 10 needed more than these defaults (README, Results):
+        #   V on 1000 episodes (vae_train.py --max-episodes 1000; 43% lower reconstruction loss),
+        #   M 7500 steps (rnn_train.py --steps, resumed over rounds 7-9: longer training made the
+        #   dream as hard as the game) and C at tau 1.15 (train.py --temperature 1.15, the paper's
+        #   best). The defaults stay small so that one session runs the pipeline from nothing.
         "small": Preset("small", 2000, 3, 100, 600, 100, 100, 32, 8, 200, 25, vae_episodes=300),
         "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
     },
