@@ -27,7 +27,7 @@ from worldmodels.vae import VAE
 from worldmodels.weights import init_weights, load_weights, with_file_heads
 
 DOOMRNN_DIR = Path(__file__).resolve().parent.parent / "doomrnn"
-SHIPPED_CONTROLLER = "log/doomrnn.cma.8.32.best.json"
+SHIPPED_CONTROLLER = "log/doomrnn.cma.16.64.best.json"
 PAPER = "paper: agent 1092 +/- 556, random 210 +/- 108; reference code: agent 973 +/- 540"
 
 

@@ -179,7 +179,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     args.policy = args.policy or exp.extract_policy
     if args.policy == "controller" and args.controller is None:
         raise StageError("--policy controller needs --controller FILE (a train.py log, e.g. "
-                         "log/doomrnn.cma.8.32.best.json)")
+                         "log/doomrnn.cma.16.64.best.json)")
     args.max_frames = args.max_frames or preset.max_frames or exp.max_frames
     record = Path(args.record or exp.record_dir)
     record.mkdir(parents=True, exist_ok=True)
