@@ -4,12 +4,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
+from worldmodels.stages.common import standard_error
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights
 
@@ -103,6 +105,17 @@ def test_shipped_doom_agent_outlives_the_random_policy():
     agent = float(out.split("shipped agent :")[1].split()[0])
     random = float(out.split("random policy :")[1].split()[0])
     assert agent > 2 * random, out
+    # The printed standard error is that of the printed episode scores.
+    scores = np.array(out.split("episodes 0-3:")[1].split("\n")[0].split(), dtype=float)
+    printed = float(out.split("standard error ")[1].split(";")[0])
+    assert scores.mean() == pytest.approx(agent, abs=0.05)
+    assert printed == pytest.approx(standard_error(scores), abs=0.05)
+
+
+def test_standard_error_is_the_sample_std_over_root_n():
+    assert standard_error(np.array([1.0, 3.0])) == pytest.approx(1.0)
+    assert standard_error(np.array([5.0, 5.0, 5.0])) == 0.0
+    assert standard_error(np.array([7.0])) == 0.0
 
 
 def test_held_uniform_holds_each_action_for_at_most_max_hold_steps():

@@ -21,7 +21,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import DOOMRNN, EXPERIMENT_NAMES, get_experiment
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import episode_seed
+from worldmodels.stages.common import episode_seed, standard_error
 from worldmodels.stages.model import TEST_SEED_BASE, load_controller_params
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights, load_weights, with_file_heads
@@ -80,7 +80,8 @@ def play_shipped(agent: Agent, episodes: int, seed: int, batch: int) -> None:
     rewards = np.asarray(rewards)
     random = random_policy_rewards(seeds, np.random.default_rng(seed))
     print(f"shipped agent : {rewards.mean():7.1f} +/- {rewards.std():.1f} steps survived "
-          f"(min {rewards.min():.0f}, max {rewards.max():.0f})")
+          f"(standard error {standard_error(rewards):.1f}; min {rewards.min():.0f}, "
+          f"max {rewards.max():.0f})")
     print(f"random policy : {random.mean():7.1f} +/- {random.std():.1f} on the same episodes")
     print(f"{PAPER}  ({time.perf_counter() - start:.0f}s)", flush=True)
 

@@ -83,3 +83,12 @@ def write_settings(path: str | os.PathLike, exp: Experiment, args: argparse.Name
 def episode_seed(seed: int, index: int) -> int:
     """A well-mixed 31-bit environment seed for episode `index` of a run seeded `seed`."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean of `values` (N,): sample std (ddof 1) / sqrt(N); 0 when N < 2.
+
+    Printed beside episode means because a 100-episode Doom mean moves by ~50 steps between
+    episode sets, as much as the differences between controllers."""
+    values = np.asarray(values, dtype=np.float64)
+    return 0.0 if values.size < 2 else float(values.std(ddof=1) / np.sqrt(values.size))

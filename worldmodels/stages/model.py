@@ -5,7 +5,8 @@
 ENV is the experiment's real-game name (doomreal, carracing; the default) or its dream name
 (doomrnn, carracingrnn). FILE is a controller log (``.best.json`` = [params, reward] or ``.json`` =
 [params]). ``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean
-and standard deviation (with --action-runs, real game: also how long the agent holds one action).
+and standard deviation and the mean's standard error (with --action-runs, real game: also how long
+the agent holds one action).
 ``render`` plays one episode and shows it in a window where there is a
 display, else writes a video (--record, default videos/ENV.SEED.mp4; .gif works too): real frame,
 V's 64x64 input and V's reconstruction side by side (dream: V's decoding of the dreamed z).
@@ -28,7 +29,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DEATH_MODES, DreamEnv
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import CONTROLLER_MODES, Experiment, get_experiment
-from worldmodels.stages.common import StageError, episode_seed
+from worldmodels.stages.common import StageError, episode_seed, standard_error
 from worldmodels.stages.train import load_dream, load_rnn, load_vae
 from worldmodels.video import Viewer, has_display, side_by_side
 
@@ -110,7 +111,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
             rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames,
                                 args.vae, args.rnn, args.action_runs)
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
-              f"{rewards.std():.2f} (min {rewards.min():.2f}, max {rewards.max():.2f}) in "
+              f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
+              f"{rewards.min():.2f}, max {rewards.max():.2f}) in "
               f"{time.perf_counter() - start:.0f}s", flush=True)
         return
     record = args.record or (None if has_display() else f"videos/{args.env}.{args.seed}.mp4")
