@@ -181,7 +181,7 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj).encode())
 
 
-def _rounded(params: np.ndarray) -> list[float]:
+def rounded_params(params: np.ndarray) -> list[float]:
     """Params as a list of floats rounded to 4 decimals (the reference's .json precision)."""
     return [round(float(v), 4) for v in params]
 
@@ -344,7 +344,7 @@ class Trainer:
 
     def write_logs(self, state: TrainState, evaluated: bool) -> None:
         """Rewrite the per-generation logs, and the evaluation logs when ``evaluated``."""
-        write_json(self.path(".json"), [_rounded(state.solver.current_param())])
+        write_json(self.path(".json"), [rounded_params(state.solver.current_param())])
         write_json(self.path(".hist.json"), state.history)
         if evaluated and state.best_eval_params is not None:
             write_json(self.path(".best.json"), [state.best_eval_params, state.best_eval_reward])

@@ -32,11 +32,26 @@ def test_frames_are_64x64_uint8_in_both_games():
         env.close()
 
 
-def _agent(exp, rng, k=2):
+def _agent(exp, rng, k=2, z_mode="sample"):
     spec = controller_spec(exp)
     return Agent(exp, VAE(init_weights("vae", exp, rng), exp.z_size),
                  MDNRNN(init_weights("rnn", exp, rng), exp),
-                 Controller(spec, rng.standard_normal((k, spec.num_params)) * 0.1), rng)
+                 Controller(spec, rng.standard_normal((k, spec.num_params)) * 0.1), rng, z_mode)
+
+
+def test_z_mode_mean_feeds_v_mean_and_sample_draws_noise():
+    frames = np.random.default_rng(3).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+
+    def first_actions(z_mode, noise_seed):
+        agent = _agent(DOOMRNN, np.random.default_rng(0), z_mode=z_mode)
+        agent.rng = np.random.default_rng(noise_seed)  # only z sampling draws from it now
+        agent.reset(np.array([0, 1]))
+        return agent.act(frames, np.arange(2))
+
+    np.testing.assert_array_equal(first_actions("mean", 1), first_actions("mean", 2))
+    assert not np.array_equal(first_actions("sample", 1), first_actions("sample", 2))
+    with pytest.raises(ValueError, match="z_mode"):
+        _agent(DOOMRNN, np.random.default_rng(0), z_mode="mode")
 
 
 def test_doom_batched_episodes_are_reproducible_and_counted():

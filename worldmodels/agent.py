@@ -1,7 +1,8 @@
 """V, M and C acting together in real environments, for a batch of rollouts stepped in lockstep.
 
-Each step: V encodes the frames, z is sampled (mu + sigma * eps, as the reference), C acts on
-[z, h] (or [z, c, h]), and M advances its state on [z, a (, restart)] with the raw action a.
+Each step: V encodes the frames, z is sampled (mu + sigma * eps, as the reference; or z = mu with
+`z_mode="mean"`), C acts on [z, h] (or [z, c, h]), and M advances its state on [z, a (, restart)]
+with the raw action a.
 """
 
 from __future__ import annotations
@@ -17,13 +18,19 @@ from worldmodels.experiments import Experiment
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE, sample_z
 
+Z_MODES = ("sample", "mean")
+
 
 class Agent:
-    """A batch of N rollouts: row r is driven by controller candidate `candidate[r]`."""
+    """A batch of N rollouts: row r is driven by controller candidate `candidate[r]`. `z_mode`
+    (one of Z_MODES) says whether C and M see a sampled z or V's mean."""
 
     def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, controller: Controller,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, z_mode: str = "sample"):
+        if z_mode not in Z_MODES:
+            raise ValueError(f"z_mode {z_mode!r}: expected one of {Z_MODES}")
         self.exp, self.vae, self.rnn, self.controller, self.rng = exp, vae, rnn, controller, rng
+        self.z_mode = z_mode
         self.reset(np.zeros(0, np.int64))
 
     def reset(self, candidate: np.ndarray) -> None:
@@ -37,7 +44,7 @@ class Agent:
         advances those rows' M state. `noise` (n, action_size), when given, is added to C's
         actions (then clipped to [-1, 1]) before M sees them: exploration for data collection."""
         mu, logvar = self.vae.encode(frames)
-        z = sample_z(mu, logvar, self.rng)
+        z = sample_z(mu, logvar, self.rng) if self.z_mode == "sample" else mu
         h, c = self.h[rows], self.c[rows]
         x = controller_input(self.controller.spec, z, h, c)
         action = self.controller.act_rows(x, self.candidate[rows]).astype(np.float32)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.agent import Agent, run_episodes
+from worldmodels.agent import Z_MODES, Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DEATH_MODES, DreamEnv
 from worldmodels.envs import env_action, make_env
@@ -75,6 +75,8 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
                         help="M weight file (default: the experiment's); use the M the controller "
                         "was trained with")
     parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
+    parser.add_argument("--z", choices=Z_MODES, default="sample", dest="z_mode",
+                        help="real game: C and M see z sampled from V (the reference) or V's mean")
     parser.add_argument("--initial-z", default=None,
                         help="initial_z for the dream (default: the experiment's); use the one "
                         "made with M's V")
@@ -109,7 +111,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                 print(f"episode {i}: reward {r:.2f}", flush=True)
         else:
             rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames,
-                                args.vae, args.rnn, args.action_runs)
+                                args.vae, args.rnn, args.action_runs, args.z_mode)
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
               f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
               f"{rewards.min():.2f}, max {rewards.max():.2f}) in "
@@ -156,13 +158,14 @@ def action_runs(actions: list) -> tuple[float, int]:
 
 def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch: int,
               max_frames: int | None, vae_path: str | None = None,
-              rnn_path: str | None = None, show_action_runs: bool = False) -> np.ndarray:
+              rnn_path: str | None = None, show_action_runs: bool = False,
+              z_mode: str = "sample") -> np.ndarray:
     """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
     (with `show_action_runs`, also each episode's :func:`action_runs`). V and M come from
-    `vae_path` / `rnn_path` (default: the experiment's files)."""
+    `vae_path` / `rnn_path` (default: the experiment's files); `z_mode` as in Agent."""
     rng = np.random.default_rng(0)
     agent = RecordingAgent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path),
-                           Controller(spec, params), rng)
+                           Controller(spec, params), rng, z_mode)
     envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
     rewards = []
     for start in range(0, len(seeds), len(envs)):
