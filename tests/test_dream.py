@@ -126,3 +126,25 @@ def test_env_passes_the_gymnasium_checker_and_renders(parts):
     assert frame.shape == (64, 64, 3) and frame.dtype == np.uint8
     obs, reward, *_ = env.step(np.array([0.5], np.float32))
     assert obs.shape == (1088,) and reward == 1.0
+
+
+def test_temperature_range_draws_one_tau_per_rollout_from_its_own_seed(parts):
+    rnn, (mu, logvar), _, controller = parts
+    core = DreamBatch(EXP, rnn, mu, logvar, 1.0, temperature_max=1.3)
+    core.reset(list(range(50)))
+    assert core.tau.shape == (50,) and 1.0 <= core.tau.min() < core.tau.max() <= 1.3
+    assert core.tau.max() - core.tau.min() > 0.2
+    seeds = [7, 8, 9, 10, 11]
+    together = core.rollout(controller, np.zeros(5, np.int64), seeds)[1]
+    alone = [core.rollout(controller, np.zeros(1, np.int64), [s])[1][0] for s in seeds]
+    np.testing.assert_array_equal(together, alone)  # rollouts leaving the batch keep their tau
+    fixed = DreamBatch(EXP, rnn, mu, logvar, 1.0).rollout(controller, np.zeros(5, np.int64), seeds)
+    assert not np.array_equal(together, fixed[1])
+
+
+@pytest.mark.parametrize("low, high", [(1.2, 1.1), (1.0, float("nan")), (0.0, None),
+                                       (float("inf"), None)])
+def test_bad_temperatures_are_refused(parts, low, high):
+    rnn, (mu, logvar), _, _ = parts
+    with pytest.raises(ValueError, match="temperature"):
+        DreamBatch(EXP, rnn, mu, logvar, low, temperature_max=high)

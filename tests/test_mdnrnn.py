@@ -245,3 +245,16 @@ def test_teacher_forced_metrics_count_deaths_alarms_and_ignore_padding():
         weights["mdn/kernel"][:, -1] = 0.0
         m = teacher_forced_metrics(DOOMRNN, NumpyMDNRNN(weights, DOOMRNN), episodes)
         assert m["death_recall"] == share and m["false_alarms"] == share
+
+
+def test_per_row_temperatures_equal_row_by_row_sampling(rnn_pair):
+    exp, _, twin = rnn_pair
+    rng = np.random.default_rng(12)
+    h = rng.standard_normal((6, exp.rnn_size)).astype(np.float32)
+    u = rng.random((6, exp.z_size), dtype=np.float32)
+    eps = rng.standard_normal((6, exp.z_size), dtype=np.float32)
+    taus = np.array([0.5, 1.0, 1.15, 1.25, 1.3, 2.0])
+    z = twin.sample_next(h, taus, u, eps)[0]
+    for i, tau in enumerate(taus):  # the same batch at one tau: row i must match bit for bit
+        np.testing.assert_array_equal(z[i], twin.sample_next(h, float(tau), u, eps)[0][i])
+    assert not np.array_equal(z, twin.sample_next(h, 1.0, u, eps)[0])

@@ -7,12 +7,13 @@ and consumed in fixed-size chunks, so a rollout's trajectory does not depend on 
 rollouts share its batch: the batched dream and the Env give the same rewards for the same seeds.
 
 One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
-[z, a (, restart)]; the next z is sampled at temperature tau; with death "threshold" (the
-reference's) the rollout dies when the done logit is above `death_logit` (0 in the reference: a
-deterministic cut-off), with death "sample" it dies with the calibrated done probability (see
-:func:`done_probability`); reward is M's predicted reward when M has a reward head, else 1 per
-step survived; the episode is cut at `max_frames` steps. It starts from a z sampled around one
-of the stored initial (mu, logvar) pairs, with zero LSTM state and restart = 1.
+[z, a (, restart)]; the next z is sampled at temperature tau (one tau for all rollouts, or with
+`temperature_max` each rollout's own, drawn uniformly in [tau, temperature_max]); with death
+"threshold" (the reference's) the rollout dies when the done logit is above `death_logit` (0 in
+the reference: a deterministic cut-off), with death "sample" it dies with the calibrated done
+probability (see :func:`done_probability`); reward is M's predicted reward when M has a reward
+head, else 1 per step survived; the episode is cut at `max_frames` steps. It starts from a z
+sampled around one of the stored initial (mu, logvar) pairs, with zero LSTM state and restart = 1.
 """
 
 from __future__ import annotations
@@ -49,12 +50,19 @@ class DreamBatch:
 
     def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
                  initial_logvar: np.ndarray, temperature: float, death: str = "threshold",
-                 death_logit: float = 0.0):
+                 death_logit: float = 0.0, temperature_max: float | None = None):
         if death not in DEATH_MODES:
             raise ValueError(f"unknown death mode {death!r}; known: {', '.join(DEATH_MODES)}")
         if not np.isfinite(death_logit):
             raise ValueError(f"death_logit must be finite, got {death_logit}")
+        if not (np.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive number, got {temperature}")
+        if temperature_max is not None and not (np.isfinite(temperature_max)
+                                                and temperature_max >= temperature):
+            raise ValueError(f"temperature_max must be >= temperature {temperature}, "
+                             f"got {temperature_max}")
         self.exp, self.rnn, self.temperature = exp, rnn, float(temperature)
+        self.temperature_max = None if temperature_max is None else float(temperature_max)
         self.death, self.death_logit = death, float(death_logit)
         self.initial_mu = np.asarray(initial_mu, np.float32)
         self.initial_sigma = np.exp(0.5 * np.asarray(initial_logvar, np.float32))
@@ -67,6 +75,7 @@ class DreamBatch:
         eps = np.stack([g.standard_normal(z, dtype=np.float32) for g in self.gens]) if n else \
             np.zeros((0, z), np.float32)
         self.z = self.initial_mu[pick] + self.initial_sigma[pick] * eps
+        self.tau = self._draw_temperatures()
         self.h, self.c = self.rnn.initial_state(n)
         self.restart = np.ones((n, 1), np.float32)
         self.rows = np.arange(n)
@@ -74,6 +83,15 @@ class DreamBatch:
         self.uniform = np.zeros((n, NOISE_CHUNK, z), np.float32)
         self.eps = np.zeros((n, NOISE_CHUNK, z), np.float32)
         self.death_uniform = np.zeros((n, NOISE_CHUNK), np.float32)
+
+    def _draw_temperatures(self) -> float | np.ndarray:
+        """One tau for all rollouts, or with `temperature_max` one per rollout (n,), uniform in
+        [temperature, temperature_max] and drawn from the rollout's own generator (only then, so
+        fixed-tau rollouts keep their random numbers)."""
+        if self.temperature_max is None:
+            return self.temperature
+        lo, hi = self.temperature, self.temperature_max
+        return np.array([lo + (hi - lo) * g.random() for g in self.gens], np.float64)
 
     def features(self, spec: ControllerSpec) -> np.ndarray:
         """The controller's input for the running rollouts, (n, spec.input_size)."""
@@ -91,7 +109,7 @@ class DreamBatch:
         self.h, self.c = self.rnn.step(np.concatenate(parts, axis=1), self.h, self.c)
         self.restart = np.zeros_like(self.restart)
         i = self.t % NOISE_CHUNK
-        self.z, done_logit, reward = self.rnn.sample_next(self.h, self.temperature,
+        self.z, done_logit, reward = self.rnn.sample_next(self.h, self.tau,
                                                           self.uniform[:, i], self.eps[:, i])
         self.t += 1
         if done_logit is None:
@@ -115,6 +133,8 @@ class DreamBatch:
         self.gens = [g for g, m in zip(self.gens, mask, strict=True) if m]
         for name in ("z", "h", "c", "restart", "rows", "uniform", "eps", "death_uniform"):
             setattr(self, name, getattr(self, name)[mask])
+        if self.temperature_max is not None:
+            self.tau = self.tau[mask]
 
     def rollout(self, controller: Controller, candidate: np.ndarray, seeds: Sequence,
                 max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:

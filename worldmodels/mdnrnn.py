@@ -112,11 +112,11 @@ class MDNRNN:
         """M's predicted distribution of the next z (and done logit) from LSTM output h (N, h)."""
         return split_mixture(self.head(h), self.exp)
 
-    def sample_next(self, h: np.ndarray, temperature: float, uniform: np.ndarray,
+    def sample_next(self, h: np.ndarray, temperature: float | np.ndarray, uniform: np.ndarray,
                     eps: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The rollout path: from LSTM output h (N, H), the next z (N, Z) drawn as
-        :func:`sample_with_noise`, the done logit (N,) and the predicted reward (N,) (None for a
-        head M does not have)."""
+        :func:`sample_with_noise` at `temperature` (one tau, or one per row (N,)), the done
+        logit (N,) and the predicted reward (N,) (None for a head M does not have)."""
         n, z, k = len(h), self.exp.z_size, self.exp.num_mixture
         out = h @ self.sample_kernel
         out += self.sample_bias
@@ -172,9 +172,13 @@ def sample_with_noise(mix: Mixture, temperature: float, uniform: np.ndarray,
 
 
 def _sample_components(logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray,
-                       temperature: float, uniform: np.ndarray, eps: np.ndarray) -> np.ndarray:
-    """Mixture parameters (N, K, Z) (logits need not be normalised) -> z (N, Z)."""
-    weights = logits / np.float32(temperature)
+                       temperature: float | np.ndarray, uniform: np.ndarray,
+                       eps: np.ndarray) -> np.ndarray:
+    """Mixture parameters (N, K, Z) (logits need not be normalised) -> z (N, Z); temperature is
+    one tau for all rows or one per row (N,)."""
+    tau = np.asarray(temperature, np.float64)
+    tau = tau[:, None] if tau.ndim else tau  # (N, 1) or ()
+    weights = logits / tau[..., None].astype(np.float32)
     weights -= weights.max(axis=1, keepdims=True)
     np.exp(weights, out=weights)
     cumulative = np.cumsum(weights, axis=1)
@@ -182,7 +186,7 @@ def _sample_components(logits: np.ndarray, mu: np.ndarray, log_sigma: np.ndarray
     chosen = (threshold[:, None] > cumulative[:, :-1]).sum(axis=1)[:, None]  # (N, 1, Z) in 0..K-1
     mu = np.take_along_axis(mu, chosen, axis=1)[:, 0]
     sigma = np.exp(np.take_along_axis(log_sigma, chosen, axis=1)[:, 0])
-    return mu + sigma * eps * np.float32(np.sqrt(temperature))
+    return mu + sigma * eps * np.sqrt(tau).astype(np.float32)
 
 
 def done_probability(mix: Mixture) -> np.ndarray:

@@ -61,6 +61,9 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=100, help="episodes for norender")
     parser.add_argument("--record", default=None, help="video file for render (mp4 or gif)")
     parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
+    parser.add_argument("--temperature-max", type=float, default=None,
+                        help="dream: each episode's tau uniform in [--temperature, this] (as in "
+                        "train.py)")
     parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
                         help="dream death (as in train.py)")
     parser.add_argument("--death-logit", type=float, default=0.0,
@@ -81,6 +84,9 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
                         help="initial_z for the dream (default: the experiment's); use the one "
                         "made with M's V")
     args = parser.parse_args(argv)
+    tau = exp.temperature if args.temperature is None else args.temperature
+    if args.temperature_max is not None and not args.temperature_max >= tau:
+        parser.error(f"--temperature-max must be >= the temperature {tau}")
     words = list(args.words)
     args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
         exp.real_env_name
@@ -104,7 +110,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         if dream:
             core = load_dream(exp, args.rnn, args.initial_z, temperature, args.death,
-                              args.death_logit)
+                              args.death_logit, args.temperature_max)
             rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
                                       seeds, args.max_frames)
             for i, r in enumerate(rewards):
@@ -122,7 +128,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
         total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn,
-                             args.death, args.initial_z, args.death_logit)
+                             args.death, args.initial_z, args.death_logit, args.temperature_max)
     else:
         total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
     viewer.close()
@@ -210,10 +216,11 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
 def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperature: float,
                  viewer: Viewer, vae_path: str | None = None, rnn_path: str | None = None,
                  death: str = "threshold", initial_z_path: str | None = None,
-                 death_logit: float = 0.0) -> float:
+                 death_logit: float = 0.0, temperature_max: float | None = None) -> float:
     """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
-    env = DreamEnv(load_dream(exp, rnn_path, initial_z_path, temperature, death, death_logit), spec,
-                   vae=load_vae(exp, vae_path), render_mode="rgb_array")
+    core = load_dream(exp, rnn_path, initial_z_path, temperature, death, death_logit,
+                      temperature_max)
+    env = DreamEnv(core, spec, vae=load_vae(exp, vae_path), render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False

@@ -46,14 +46,16 @@ def load_vae(exp: Experiment, path: str | None) -> VAE:
 
 def load_dream(exp: Experiment, rnn_path: str | None, initial_z_path: str | None,
                temperature: float, death: str = "threshold",
-               death_logit: float = 0.0) -> DreamBatch:
+               death_logit: float = 0.0, temperature_max: float | None = None) -> DreamBatch:
     """The batched dream of `exp` from its M and initial_z files (death: see DEATH_MODES;
-    `death_logit`: the done-logit cut-off of threshold death)."""
+    `death_logit`: the done-logit cut-off of threshold death; `temperature_max`: each rollout's
+    tau drawn uniformly in [temperature, temperature_max])."""
     path = Path(initial_z_path or exp.initial_z_path)
     if not path.is_file():
         raise DataFileError(f"{path}: missing initial_z for {exp.name} (made by: series.py)")
     mu, logvar = read_initial_z(path, exp.z_size)
-    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature, death, death_logit)
+    return DreamBatch(exp, load_rnn(exp, rnn_path), mu, logvar, temperature, death, death_logit,
+                      temperature_max)
 
 
 class DreamProblem:
@@ -115,6 +117,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--temperature", type=float, default=None,
                         help="dream temperature tau (default: the experiment's)")
+    parser.add_argument("--temperature-max", type=float, default=None,
+                        help="draw each dream episode's tau uniformly in [--temperature, this] "
+                        "(default: every episode at --temperature)")
     parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
                         help="dream death: done logit > 0 (threshold, the reference's) or drawn "
                         "with M's calibrated done probability (sample)")
@@ -160,8 +165,11 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     def build_problem(args: argparse.Namespace):
         if exp.train_in_dream or args.dream:
             temperature = exp.temperature if args.temperature is None else args.temperature
-            dream = load_dream(exp, args.rnn, args.initial_z, temperature, args.death,
-                               args.death_logit)
+            try:
+                dream = load_dream(exp, args.rnn, args.initial_z, temperature, args.death,
+                                   args.death_logit, args.temperature_max)
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
             return DreamProblem(exp, dream, args.controller_mode)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
                            args.controller_mode, args.envs, seed=args.seed_start)
