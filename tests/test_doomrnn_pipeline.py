@@ -78,6 +78,12 @@ def test_model_plays_real_game_and_dream(pipeline):
                  "--initial-z", initial_z)
     assert chosen.stdout.splitlines()[-1].split(" in ")[0] == \
         dream.stdout.splitlines()[-1].split(" in ")[0]  # same file, same dream
+    mixed = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--episodes", "2",
+                "--temperature", "1.0", "--temperature-max", "1.3")
+    assert "doomrnn: 2 episodes, mean" in mixed.stdout
+    inverted = run(folder, "model.py", "doomrnn", "norender", str(folder / best),
+                   "--temperature-max", "0.5", check=False)
+    assert inverted.returncode == 2 and "--temperature-max must be >=" in inverted.stderr
     absent = run(folder, "model.py", "doomrnn", "norender", str(folder / best), "--initial-z", "nope.npz",
                  check=False)
     assert absent.returncode != 0 and "nope.npz: missing initial_z for doomrnn" in absent.stderr
