@@ -181,12 +181,18 @@ def test_clipped_training_step_stays_finite_on_huge_targets():
     assert 0 < step <= 1.01e-3  # Adam moves a weight by about lr at the first step
 
 
+def _sampler_inputs(exp, n, seed):
+    """Random LSTM outputs h (n, H), uniforms u and normals eps (n, Z) for M's sampler."""
+    rng = np.random.default_rng(seed)
+    h = rng.standard_normal((n, exp.rnn_size)).astype(np.float32)
+    u = rng.random((n, exp.z_size), dtype=np.float32)
+    eps = rng.standard_normal((n, exp.z_size), dtype=np.float32)
+    return h, u, eps
+
+
 def test_rollout_sampling_path_equals_the_mixture_sampler(rnn_pair):
     exp, _, twin = rnn_pair
-    rng = np.random.default_rng(11)
-    h = rng.standard_normal((50, exp.rnn_size)).astype(np.float32)
-    u = rng.random((50, exp.z_size), dtype=np.float32)
-    eps = rng.standard_normal((50, exp.z_size), dtype=np.float32)
+    h, u, eps = _sampler_inputs(exp, 50, 11)
     z, done, reward = twin.sample_next(h, 1.25, u, eps)
     assert reward is None
     mix = twin.mixture(h)
@@ -249,10 +255,7 @@ def test_teacher_forced_metrics_count_deaths_alarms_and_ignore_padding():
 
 def test_per_row_temperatures_equal_row_by_row_sampling(rnn_pair):
     exp, _, twin = rnn_pair
-    rng = np.random.default_rng(12)
-    h = rng.standard_normal((6, exp.rnn_size)).astype(np.float32)
-    u = rng.random((6, exp.z_size), dtype=np.float32)
-    eps = rng.standard_normal((6, exp.z_size), dtype=np.float32)
+    h, u, eps = _sampler_inputs(exp, 6, 12)
     taus = np.array([0.5, 1.0, 1.15, 1.25, 1.3, 2.0])
     z = twin.sample_next(h, taus, u, eps)[0]
     for i, tau in enumerate(taus):  # the same batch at one tau: row i must match bit for bit
