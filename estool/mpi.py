@@ -13,6 +13,7 @@ Outside MPI, ``-n 1`` runs everything in one process without importing mpi4py (:
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -75,21 +76,84 @@ def threads_per_worker(num_worker: int) -> int:
     return max(1, len(available_cpus()) // max(1, num_worker))
 
 
-def relaunch(num_worker: int, mpiexec: str = "") -> None:
+def relaunch(num_worker: int, mpiexec: str = "", threads: int = 0) -> None:
     """Replace this process by ``mpiexec -n num_worker+1 python <sys.argv>``.
 
-    Never returns. Children inherit the environment plus the thread limits and the marker.
-    ``sys.argv`` (not the original command line) is used so a caller that changed directory can
-    make its script path absolute first; ``python -m pkg`` works because sys.argv[0] is then the
-    module's absolute file name.
+    Never returns. Children inherit the environment plus the thread limits (``threads`` BLAS /
+    OpenMP threads each; 0: :func:`threads_per_worker`) and the marker. ``sys.argv`` (not the
+    original command line) is used so a caller that changed directory can make its script path
+    absolute first; ``python -m pkg`` works because sys.argv[0] is then the module's absolute file
+    name.
     """
     cmd = [find_mpiexec(mpiexec), "-n", str(num_worker + 1), sys.executable, *sys.argv]
     env = dict(os.environ)
     env[CHILD_MARKER] = "1"
-    threads = str(threads_per_worker(num_worker))
+    threads = str(threads if threads > 0 else threads_per_worker(num_worker))
     env.update({name: threads for name in THREAD_VARS})
     print("estool: relaunching under MPI: " + " ".join(cmd), flush=True)
     os.execvpe(cmd[0], cmd, env)
+
+
+def limit_blas_threads(threads: int) -> None:
+    """Set this process's BLAS thread pool to ``threads`` threads (for the rest of its life)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="blas")
+
+
+def blas_info() -> dict[str, Any]:
+    """This process's numpy version and BLAS: library and version, kernel, threads.
+
+    The kernel is the CPU architecture OpenBLAS chose (``OPENBLAS_CORETYPE`` overrides it). A
+    chaotic problem such as a dream rollout gives the same floats, hence the same ES run, only
+    with the same kernel, the same threads per process and the same split of the population
+    over workers (README, round 18).
+    """
+    from threadpoolctl import threadpool_info
+
+    info: dict[str, Any] = {"numpy": np.__version__}
+    pools = [pool for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    if pools:
+        pool = pools[0]
+        info.update(blas=f"{pool.get('internal_api')} {pool.get('version')}",
+                    kernel=pool.get("architecture"), threads=pool.get("num_threads"))
+    return info
+
+
+def summarize_blas(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """One description of the BLAS of ``infos`` (one per process): the common one with the
+    process count, or each process's when they differ."""
+    if all(info == infos[0] for info in infos):
+        return {**infos[0], "processes": len(infos)}
+    return {"processes": infos}
+
+
+def describe_blas(summary: dict[str, Any]) -> str:
+    """One readable line for a :func:`summarize_blas` result."""
+    if isinstance(summary["processes"], list):
+        return "BLAS differs between processes: " + json.dumps(summary["processes"])
+    if "blas" not in summary:
+        return f"BLAS not identified (numpy {summary['numpy']})"
+    return (f"BLAS {summary['blas']}, kernel {summary['kernel']}, {summary['threads']} "
+            f"thread(s) in each of {summary['processes']} process(es) (numpy {summary['numpy']})")
+
+
+def gather_json(comm: Any, obj: Any) -> list[Any] | None:
+    """Collective: every rank's JSON-serialisable ``obj``, as a list on rank 0 (None elsewhere).
+
+    Travels as raw bytes (no pickling), like every other message here.
+    """
+    data = np.frombuffer(json.dumps(obj).encode(), dtype=np.uint8)
+    root = comm.Get_rank() == 0
+    sizes = np.zeros(comm.Get_size(), dtype=np.int64) if root else None
+    comm.Gather(np.array([len(data)], dtype=np.int64), sizes, root=0)
+    if not root:
+        comm.Gatherv(data, None, root=0)
+        return None
+    buf = np.empty(int(sizes.sum()), dtype=np.uint8)
+    comm.Gatherv(data, (buf, sizes.tolist()), root=0)
+    ends = np.cumsum(sizes)
+    return [json.loads(buf[end - size:end].tobytes()) for size, end in zip(sizes, ends, strict=True)]
 
 
 def die_with_parent() -> None:

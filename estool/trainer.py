@@ -43,7 +43,9 @@ class Problem(Protocol):
     params (k, P) float64, seeds (k,) int64; returns rewards (k,) (the mean return over
     ``num_episode`` episodes, higher is better) and steps (k,) (mean episode length). Episode ``j``
     of candidate ``i`` must use an environment seed derived deterministically from
-    ``(seeds[i], j)`` only, so results do not depend on how the population is split. ``max_len``
+    ``(seeds[i], j)`` only, so results do not depend on how the population is split (up to float
+    rounding: BLAS may round a batch of another size differently, which a chaotic problem
+    amplifies; see ``--blas_threads``). ``max_len``
     <= 0 means the problem's own episode limit. ``train_mode`` is False for the periodic
     evaluation of the mean (seeds 0..popsize-1).
     """
@@ -97,6 +99,10 @@ class Settings:
         action="store_true"))
     pin_workers: int = field(default=1, metadata=_opt(
         "--pin_workers", help="1: pin each MPI worker to its share of the CPUs"))
+    blas_threads: int = field(default=0, metadata=_opt(
+        "--blas_threads", help="BLAS threads in every process (0: with -n N > 1, the CPUs "
+        "divided by N, else the BLAS default); with the BLAS kernel and the -n/-t split, this "
+        "decides the exact floats of a chaotic problem"))
     mpiexec: str = field(default="", metadata=_opt(
         "--mpiexec", help="mpiexec used by -n N > 1 (default: $ESTOOL_MPIEXEC, beside python, "
         "or on PATH)"))
@@ -255,12 +261,13 @@ class Trainer:
     """Runs generations on rank 0 with a pool (LocalPool or MPIPool) doing the evaluations."""
 
     def __init__(self, settings: Settings, problem: Problem, pool: Any, game: str,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, blas: dict[str, Any] | None = None) -> None:
         self.s = settings
         self.pool = pool
         self.game = game
         self.num_params = int(problem.num_params)
         self.extra = extra or {}
+        self.blas = blas  # mpi.summarize_blas of every process, recorded with the settings
         self.log_dir = Path(settings.log_dir)
         self.base = self.log_dir / f"{game}.{settings.optimizer}.{settings.num_episode}." \
                                    f"{settings.popsize}"
@@ -279,6 +286,9 @@ class Trainer:
         all_settings = {**dataclasses.asdict(self.s), **self.extra, "popsize": self.s.popsize,
                         "num_params": self.num_params, "game": self.game}
         print("estool settings: " + json.dumps(all_settings, sort_keys=True), flush=True)
+        if self.blas is not None:
+            all_settings["blas"] = self.blas
+            print("estool: " + mpi.describe_blas(self.blas), flush=True)
         write_json(self.path(".settings.json"), all_settings)
         if self.checkpoint.exists():
             state = load_checkpoint(self.checkpoint, identity)
@@ -383,15 +393,18 @@ def main(argv: list[str] | None = None,
         if argv is not None and list(argv) != sys.argv[1:]:
             raise SystemExit("estool: -n > 1 relaunches the command line under mpiexec; called "
                              "with another argv, launch it with mpiexec yourself")
-        mpi.relaunch(settings.num_worker, settings.mpiexec)
+        mpi.relaunch(settings.num_worker, settings.mpiexec, settings.blas_threads)
     return _run_mpi(settings, factory, args, game, extra)
 
 
 def _run_local(settings: Settings, factory: Callable[[argparse.Namespace], Problem],
                args: argparse.Namespace, game: str | None, extra: dict[str, Any]) -> int:
     """Everything in this process."""
+    if settings.blas_threads > 0:
+        mpi.limit_blas_threads(settings.blas_threads)
+    blas = mpi.summarize_blas([mpi.blas_info()])
     problem = factory(args)
-    trainer = Trainer(settings, problem, mpi.LocalPool(problem), game or problem.name, extra)
+    trainer = Trainer(settings, problem, mpi.LocalPool(problem), game or problem.name, extra, blas)
     return trainer.run()
 
 
@@ -410,12 +423,17 @@ def _run_mpi(settings: Settings, factory: Callable[[argparse.Namespace], Problem
                   f"(not -n {settings.num_worker})", file=sys.stderr, flush=True)
         settings = dataclasses.replace(settings, num_worker=size - 1)
     mpi.prepare_rank(comm, bool(settings.pin_workers))
+    if settings.blas_threads > 0:
+        mpi.limit_blas_threads(settings.blas_threads)
+    infos = mpi.gather_json(comm, mpi.blas_info())
     try:
         problem = factory(args)
         if rank != 0:
             return mpi.worker_loop(comm, problem)
         pool = mpi.MPIPool(comm)
-        code = Trainer(settings, problem, pool, game or problem.name, extra).run()
+        trainer = Trainer(settings, problem, pool, game or problem.name, extra,
+                          mpi.summarize_blas(infos))
+        code = trainer.run()
         pool.close()
         return code
     except SystemExit as exit_:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from estool import trainer
+from estool import mpi, trainer
 from estool.problems import sphere
 from estool.trainer import Settings, build_parser, seed_batch
 
@@ -129,6 +129,34 @@ def test_mpi_runs_match_single_process(reference, tmp_path) -> None:
     assert relaunch.returncode == 0, relaunch.stderr
     assert "relaunching under MPI" in relaunch.stdout
     assert results(tmp_path / "relaunch") == reference
+
+
+@pytest.mark.parametrize("workers,threads", [("1", "1"), ("2", "2")], ids=["single", "mpi"])
+def test_blas_threads_and_kernel_are_set_and_recorded(reference, tmp_path, workers,
+                                                      threads) -> None:
+    """--blas_threads reaches every process, and the kernel OpenBLAS runs is recorded: with the
+    threads and the population split, it decides a chaotic problem's floats (README round 18)."""
+    cmd = estool_cmd(tmp_path / "log", "-n", workers, "-t", str(8 // int(workers)),
+                     "--max_generations", "20", "--blas_threads", threads)
+    proc = subprocess.run(cmd, cwd=tmp_path, env={**env(), "OPENBLAS_CORETYPE": "Haswell"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert results(tmp_path / "log") == reference
+    processes = int(workers) + (workers != "1")
+    blas = json.loads((tmp_path / "log" / f"{BASE}.settings.json").read_text())["blas"]
+    assert blas["blas"].startswith("openblas ")
+    assert (blas["kernel"], blas["threads"], blas["processes"], blas["numpy"]) == \
+        ("Haswell", int(threads), processes, np.__version__)
+    assert f"kernel Haswell, {threads} thread(s) in each of {processes} process(es)" in proc.stdout
+
+
+def test_differing_blas_is_reported_per_process() -> None:
+    a = {"numpy": "2.4.6", "blas": "openblas 0.3.31", "kernel": "Haswell", "threads": 1}
+    b = {**a, "kernel": "SkylakeX"}
+    assert mpi.summarize_blas([a, a]) == {**a, "processes": 2}
+    mixed = mpi.summarize_blas([a, b])
+    assert mixed == {"processes": [a, b]}
+    assert "differs" in mpi.describe_blas(mixed) and "SkylakeX" in mpi.describe_blas(mixed)
 
 
 def wait_for_generation(log_dir: Path, gen: int, proc: subprocess.Popen,
