@@ -78,3 +78,18 @@ def test_gpu_jobs_runs_all_stages_and_resumes(tmp_path):
         assert (root / "doomrnn" / "tf_models" / name).is_file()
     again = bash(root, str(root / "gpu_jobs.bash"), "doomrnn", "--preset", "smoke")
     assert again.returncode == 0 and again.stdout.count("nothing to do") == 2  # V and M
+
+
+def test_reproduce_shipped_c_refuses_without_its_python_in_one_line(tmp_path):
+    """The recomputation needs Python 3.12 (numpy 2.5.2) and AVX-512: without them it says which,
+    in one line, before installing or training anything."""
+    venv = tmp_path / "venv"
+    proc = subprocess.run(["bash", str(ROOT / "doomrnn" / "reproduce_shipped_c.bash"),
+                           str(tmp_path / "log")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHON312": str(tmp_path / "no-python3.12"),
+                               "REPRO_VENV": str(venv)})
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("reproduce_shipped_c: ")
+    has_avx512 = "avx512f" in Path("/proc/cpuinfo").read_text().split()
+    assert ("Python 3.12" if has_avx512 else "AVX-512") in proc.stderr
+    assert not venv.exists() and not (tmp_path / "log").exists()
