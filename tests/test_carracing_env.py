@@ -1,0 +1,139 @@
+"""The fast CarRacing-v3 renderer against gymnasium's own CarRacing-v3: same seed, same actions,
+whole episodes; the 84 kept rows of every state frame (hence the 64x64 frame V sees), rewards,
+terminated, truncated and lengths must be identical."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pygame
+import pytest
+
+from worldmodels.envs import make_env
+from worldmodels.envs.carracing import CROP_ROWS, ENV_ID
+from worldmodels.envs.frames import to_frame64
+from worldmodels.experiments import CARRACING
+
+
+def _steer_to(car, target_angle: float) -> float:
+    """Steering in [-1, 1] that turns the car's heading towards `target_angle` (radians)."""
+    heading = car.hull.angle + math.pi / 2
+    error = (target_angle - heading + math.pi) % (2 * math.pi) - math.pi
+    return float(np.clip(-2.0 * error, -1.0, 1.0))
+
+
+def follow_track(env, step: int, rng) -> np.ndarray:
+    """Pure pursuit of the track centre six waypoints ahead at moderate speed: laps the track."""
+    u = env.unwrapped
+    track = np.array([t[2:4] for t in u.track])
+    pos = np.array(u.car.hull.position)
+    tx, ty = track[(int(np.argmin(((track - pos) ** 2).sum(1))) + 6) % len(track)]
+    speed = np.linalg.norm(u.car.hull.linearVelocity)
+    return np.array([_steer_to(u.car, math.atan2(ty - pos[1], tx - pos[0])),
+                     0.5 if speed < 50 else 0.0, 0.0], np.float32)
+
+
+def leave_the_world(env, step: int, rng) -> np.ndarray:
+    """Drives straight away from the origin across the grass until the car leaves the playfield."""
+    u = env.unwrapped
+    pos = np.array(u.car.hull.position)
+    speed = np.linalg.norm(u.car.hull.linearVelocity)
+    return np.array([0.5 * _steer_to(u.car, math.atan2(pos[1], pos[0])),
+                     0.4 if speed < 60 else 0.0, 0.0], np.float32)
+
+
+def random_driving(env, step: int, rng) -> np.ndarray:
+    """Uniform random actions: spins, skids and wanders over grass and road."""
+    return rng.uniform([-1, 0, 0], [1, 1, 1]).astype(np.float32)
+
+
+def weaving(env, step: int, rng) -> np.ndarray:
+    """Follows the track with a slow sinusoidal swerve and bursts of braking: on and off the road."""
+    action = follow_track(env, step, rng)
+    action[0] = np.clip(action[0] + math.sin(step / 15.0), -1, 1)
+    action[2] = 0.8 if step % 120 > 100 else 0.0
+    return action
+
+
+def play_both(seed: int, policy, max_steps: int = 1000, **env_kwargs):
+    """Plays one episode on gymnasium's CarRacing-v3 and on ours with the same actions (chosen from
+    gymnasium's env); asserts every kept frame row and step result equal; returns the last
+    (reward, terminated, truncated, info) and the episode length."""
+    ours = gym.make(ENV_ID, **env_kwargs)
+    theirs = gym.make("CarRacing-v3", **env_kwargs)
+    obs_ours, _ = ours.reset(seed=seed)
+    obs_theirs, _ = theirs.reset(seed=seed)
+    np.testing.assert_array_equal(obs_ours[:CROP_ROWS], obs_theirs[:CROP_ROWS])
+    rng = np.random.default_rng(seed)
+    for step in range(1, max_steps + 1):
+        action = policy(theirs, step, rng)
+        obs_theirs, *result_theirs = theirs.step(action)
+        obs_ours, *result_ours = ours.step(action)
+        assert obs_ours.shape == obs_theirs.shape == (96, 96, 3)
+        differ = obs_ours[:CROP_ROWS] != obs_theirs[:CROP_ROWS]
+        assert not differ.any(), f"seed {seed} step {step}: {differ.any(2).sum()} pixels differ"
+        assert not obs_ours[CROP_ROWS:].any()  # the indicator bar is not drawn
+        assert result_ours[:3] == result_theirs[:3], f"seed {seed} step {step}"
+        if result_ours[1] or result_ours[2]:
+            break
+    return result_theirs, step
+
+
+def test_a_lap_is_identical_and_ends_as_gymnasium_ends_it():
+    (reward, terminated, truncated, info), steps = play_both(1, follow_track)
+    assert terminated and not truncated and info["lap_finished"] and steps < 1000
+
+
+def test_random_driving_is_identical_over_a_whole_episode():
+    (_, terminated, truncated, _), steps = play_both(0, random_driving)
+    assert truncated and not terminated and steps == 1000
+
+
+def test_leaving_the_playfield_is_identical():
+    (reward, terminated, _, info), steps = play_both(2, leave_the_world)
+    assert terminated and reward == -100 and not info["lap_finished"] and steps < 300
+
+
+def test_weaving_on_and_off_the_road_is_identical():
+    play_both(3, weaving, max_steps=400)
+
+
+def test_randomised_colours_are_identical():
+    play_both(4, weaving, max_steps=150, domain_randomize=True)
+
+
+def test_video_frames_are_gymnasiums():
+    ours = gym.make(ENV_ID, render_mode="rgb_array")
+    theirs = gym.make("CarRacing-v3", render_mode="rgb_array")
+    ours.reset(seed=5)
+    theirs.reset(seed=5)
+    for step in range(60):
+        action = follow_track(theirs, step, None)
+        ours.step(action)
+        theirs.step(action)
+    np.testing.assert_array_equal(ours.render(), theirs.render())
+    assert ours.render().shape == (400, 600, 3)
+
+
+def test_make_env_gives_the_64x64_frames_of_gymnasiums_frames():
+    env = make_env(CARRACING)
+    theirs = gym.make("CarRacing-v3")
+    frame, _ = env.reset(seed=6)
+    np.testing.assert_array_equal(frame, to_frame64(theirs.reset(seed=6)[0], CROP_ROWS))
+    for step in range(80):
+        action = follow_track(theirs, step, None)
+        frame, *_ = env.step(action)
+        np.testing.assert_array_equal(frame, to_frame64(theirs.step(action)[0], CROP_ROWS))
+    assert frame.shape == (64, 64, 3) and env.spec.max_episode_steps == 1000
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_box_filter_of_the_top_rows_ignores_the_rows_below(seed):
+    """The renderer box-filters only the window's top 700 rows to 84: pygame's smoothscale of the
+    whole 800-row window gives the same top 84 rows, even for pixels of pure noise."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (1000, 800, 3), dtype=np.uint8)
+    window = pygame.surfarray.make_surface(pixels)
+    whole = pygame.surfarray.array3d(pygame.transform.smoothscale(window, (96, 96)))
+    top = window.subsurface((0, 0, 1000, 700))
+    part = pygame.surfarray.array3d(pygame.transform.smoothscale(top, (96, CROP_ROWS)))
+    np.testing.assert_array_equal(part, whole[:, :CROP_ROWS])
