@@ -2,4 +2,5 @@
 
 from worldmodels.stages.common import run_entry
 
-run_entry(__file__, "doomrnn", "dream_play")
+if __name__ == "__main__":  # not when a worker process imports it
+    run_entry(__file__, "doomrnn", "dream_play")

@@ -10,7 +10,7 @@ import pygame
 import pytest
 
 from worldmodels.envs import make_env
-from worldmodels.envs.carracing import CROP_ROWS, ENV_ID
+from worldmodels.envs.carracing import CROP_ROWS, ENV_ID, CarRacing
 from worldmodels.envs.frames import to_frame64
 from worldmodels.experiments import CARRACING
 
@@ -115,16 +115,18 @@ def test_video_frames_are_gymnasiums():
     assert ours.render().shape == (400, 600, 3)
 
 
-def test_make_env_gives_the_64x64_frames_of_gymnasiums_frames():
-    env = make_env(CARRACING)
-    theirs = gym.make("CarRacing-v3")
-    frame, _ = env.reset(seed=6)
-    np.testing.assert_array_equal(frame, to_frame64(theirs.reset(seed=6)[0], CROP_ROWS))
+def test_make_env_gives_the_64x64_frames_of_gymnasiums_renderer():
+    ours, theirs = make_env(CARRACING), make_env(CARRACING, renderer="gymnasium")
+    assert type(theirs.unwrapped) is CarRacing.__mro__[1]  # gymnasium's own class
+    np.testing.assert_array_equal(ours.reset(seed=6)[0], theirs.reset(seed=6)[0])
     for step in range(80):
         action = follow_track(theirs, step, None)
-        frame, *_ = env.step(action)
-        np.testing.assert_array_equal(frame, to_frame64(theirs.step(action)[0], CROP_ROWS))
-    assert frame.shape == (64, 64, 3) and env.spec.max_episode_steps == 1000
+        frame, *result = ours.step(action)
+        np.testing.assert_array_equal(frame, theirs.step(action)[0])
+    np.testing.assert_array_equal(frame, to_frame64(ours.unwrapped.state, CROP_ROWS))
+    assert frame.shape == (64, 64, 3) and ours.spec.max_episode_steps == 1000
+    with pytest.raises(ValueError, match="unknown CarRacing renderer 'opengl'"):
+        make_env(CARRACING, renderer="opengl")
 
 
 @pytest.mark.parametrize("seed", [0, 1])

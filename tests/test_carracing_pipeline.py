@@ -58,6 +58,19 @@ def test_model_scores_real_tracks_and_dream_model_writes_a_video(pipeline):
     assert (folder / "dream.gif").stat().st_size > 1000
 
 
+def test_model_shares_real_tracks_between_worker_processes(pipeline):
+    folder, _ = pipeline
+    best = "log_dream/carracing.cma.1.4.best.json"
+    args = ("model.py", "norender", best, "--episodes", "5", "--batch", "2", "--max-frames", "40")
+    first, again = (run(folder, *args, "--workers", "2") for _ in range(2))
+    lines = sorted(line for line in first.stdout.splitlines() if line.startswith("episode "))
+    assert [line.split(":")[0] for line in lines] == [f"episode {i}" for i in range(5)]
+    assert sorted(again.stdout.splitlines()[:-1]) == sorted(first.stdout.splitlines()[:-1])
+    assert "carracing: 5 episodes, mean" in first.stdout
+    bad = run(folder, *args, "--workers", "0", check=False)
+    assert bad.returncode == 2 and "--workers and --batch must be at least 1" in bad.stderr
+
+
 def test_drive_and_dream_play_refuse_without_a_display(pipeline):
     folder, _ = pipeline
     out = subprocess.run([sys.executable, str(folder / "env.py")], capture_output=True,

@@ -5,7 +5,7 @@ import pytest
 
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.keras_models import ConvVAE, vae_loss
-from worldmodels.vae import VAE, sample_z, vae_weight_shapes
+from worldmodels.vae import ENCODE_CHUNK, VAE, sample_z, vae_weight_shapes
 
 
 @pytest.fixture(scope="module", params=[32, 64])
@@ -27,10 +27,11 @@ def test_weight_dict_has_the_documented_shapes(vae_pair):
 
 def test_encoder_twin_equals_keras(vae_pair):
     model, twin = vae_pair
-    frames = np.random.default_rng(1).integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)
+    # More frames than one encoder chunk, so the chunk boundaries are covered too.
+    frames = np.random.default_rng(1).integers(0, 256, (ENCODE_CHUNK * 2 + 5, 64, 64, 3), dtype=np.uint8)
     mu, logvar = model.encode(frames.astype(np.float32) / 255.0)
     mu2, logvar2 = twin.encode(frames)
-    assert mu2.shape == (6, model.z_size)
+    assert mu2.shape == (len(frames), model.z_size)
     np.testing.assert_allclose(mu2, np.asarray(mu), atol=1e-4)
     np.testing.assert_allclose(logvar2, np.asarray(logvar), atol=1e-4)
 
@@ -52,9 +53,9 @@ def test_decoder_twin_equals_keras_on_trained_scale_weights(vae_pair):
 
 def test_batch_equals_single_calls(vae_pair):
     _, twin = vae_pair
-    frames = np.random.default_rng(3).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    frames = np.random.default_rng(3).integers(0, 256, (ENCODE_CHUNK + 3, 64, 64, 3), dtype=np.uint8)
     mu, _ = twin.encode(frames)
-    singles = np.concatenate([twin.encode(frames[i : i + 1])[0] for i in range(4)])
+    singles = np.concatenate([twin.encode(frames[i : i + 1])[0] for i in range(len(frames))])
     np.testing.assert_allclose(mu, singles, atol=1e-5)
     recon = twin.decode(mu)
     np.testing.assert_allclose(recon[2:3], twin.decode(mu[2:3]), atol=1e-5)

@@ -18,6 +18,7 @@ DECODER_DECONVS: tuple[tuple[int, int], ...] = ((128, 5), (64, 5), (32, 6), (3, 
 STRIDE = 2
 ENCODED_SIZE = 2 * 2 * 256  # flattened encoder output for 64x64 frames
 FRAME_SHAPE = (64, 64, 3)
+ENCODE_CHUNK = 16  # frames per encoder pass (benchmarks/carracing_speed.py measures batch sizes)
 
 
 def vae_weight_shapes(z_size: int) -> dict[str, tuple[int, ...]]:
@@ -50,14 +51,18 @@ def frames_to_float(frames: np.ndarray) -> np.ndarray:
 def conv2d_valid(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, stride: int) -> np.ndarray:
     """VALID 2-D convolution (Keras semantics) of x (N, H, W, C) with kernel (k, k, C, F).
 
-    Returns (N, Ho, Wo, F) with Ho = (H - k) // stride + 1, computed as one im2col matmul.
+    Returns (N, Ho, Wo, F) with Ho = (H - k) // stride + 1, computed as one im2col matmul. The
+    patches are a strided view of x in (ki, kj, c) order, so the copy that feeds the matmul moves
+    contiguous runs of k*C values (a window row) rather than gathering single values.
     """
     k = kernel.shape[0]
-    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))
-    windows = windows[:, ::stride, ::stride]  # (N, Ho, Wo, C, k, k)
-    n, ho, wo = windows.shape[:3]
-    patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(n * ho * wo, -1)  # (k, k, C) order
-    out = patches @ kernel.reshape(-1, kernel.shape[3]) + bias
+    n, h, w, c = x.shape
+    ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+    sn, sh, sw, sc = x.strides
+    windows = np.lib.stride_tricks.as_strided(
+        x, (n, ho, wo, k, k, c), (sn, stride * sh, stride * sw, sh, sw, sc), writeable=False)
+    out = windows.reshape(n * ho * wo, k * k * c) @ kernel.reshape(-1, kernel.shape[3])
+    out += bias
     return out.reshape(n, ho, wo, -1)
 
 
@@ -107,7 +112,13 @@ class VAE:
         self.w = {name: np.asarray(weights[name], dtype=np.float32) for name in expected}
 
     def encode(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frames (N, 64, 64, 3), uint8 0..255 or float in [0, 1] -> (mu, logvar), each (N, z)."""
+        """Frames (N, 64, 64, 3), uint8 0..255 or float in [0, 1] -> (mu, logvar), each (N, z).
+
+        Large batches go through in chunks of ENCODE_CHUNK frames: the patch matrices of a chunk
+        stay in cache, so frames per second do not fall as the batch grows."""
+        if len(frames) > ENCODE_CHUNK:
+            parts = [self.encode(frames[i:i + ENCODE_CHUNK]) for i in range(0, len(frames), ENCODE_CHUNK)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         x = frames_to_float(frames) if frames.dtype == np.uint8 else frames.astype(np.float32)
         for i in range(1, len(ENCODER_CONVS) + 1):
             x = _relu(conv2d_valid(x, self.w[f"enc_conv{i}/kernel"], self.w[f"enc_conv{i}/bias"],

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -70,6 +72,9 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
                         help="threshold death's done-logit cut-off (as in train.py)")
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
     parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="real game, norender: processes sharing the episodes, one per core "
+                        "(each draws its own z noise, so scores depend on this, as on --batch)")
     parser.add_argument("--max-frames", type=int, default=None)
     parser.add_argument("--action-runs", action="store_true",
                         help="real game, norender: also print, per episode, the median length "
@@ -87,6 +92,8 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     tau = exp.temperature if args.temperature is None else args.temperature
     if args.temperature_max is not None and not args.temperature_max >= tau:
         parser.error(f"--temperature-max must be >= the temperature {tau}")
+    if args.workers < 1 or args.batch < 1:
+        parser.error("--workers and --batch must be at least 1")
     words = list(args.words)
     args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
         exp.real_env_name
@@ -116,8 +123,9 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
             for i, r in enumerate(rewards):
                 print(f"episode {i}: reward {r:.2f}", flush=True)
         else:
-            rewards = play_real(exp, spec, params, seeds, args.batch, args.max_frames,
-                                args.vae, args.rnn, args.action_runs, args.z_mode)
+            rewards = play_real_parallel(
+                args.workers, exp, spec, params, seeds, args.batch, args.max_frames, args.vae,
+                args.rnn, args.action_runs, args.z_mode)
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
               f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
               f"{rewards.min():.2f}, max {rewards.max():.2f}) in "
@@ -162,14 +170,55 @@ def action_runs(actions: list) -> tuple[float, int]:
     return float(np.median(runs)), int(runs[-1])
 
 
+def play_real_parallel(workers: int, exp: Experiment, spec, params: np.ndarray, seeds: list[int],
+                       batch: int, max_frames: int | None, vae_path: str | None = None,
+                       rnn_path: str | None = None, show_action_runs: bool = False,
+                       z_mode: str = "sample") -> np.ndarray:
+    """:func:`play_real` with the episodes shared by `workers` processes, each pinned to one core
+    with one BLAS thread: worker w plays the batches b with b % workers == w, with z noise from
+    the seed (0, w) (one worker: play_real itself, seed 0). Returns rewards (len(seeds),) in the
+    order of `seeds`."""
+    options = (max_frames, vae_path, rnn_path, show_action_runs, z_mode)
+    if workers <= 1:
+        return play_real(exp, spec, params, seeds, batch, *options)
+    load_vae(exp, vae_path), load_rnn(exp, rnn_path)  # a bad file: one error here, not one per worker
+    index = np.arange(len(seeds))
+    shares = [index[(index // batch) % workers == w] for w in range(workers)]
+    shares = [share for share in shares if len(share)]
+    jobs = [(w, exp, spec, params, [seeds[i] for i in share], batch, options, share.tolist())
+            for w, share in enumerate(shares)]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        results = pool.starmap(_play_real_worker, jobs)
+    rewards = np.zeros(len(seeds))
+    for share, r in zip(shares, results, strict=True):
+        rewards[share] = r
+    return rewards
+
+
+def _play_real_worker(worker: int, exp: Experiment, spec, params: np.ndarray, seeds: list[int],
+                      batch: int, options: tuple, numbers: list[int]) -> np.ndarray:
+    """One process of play_real_parallel: pins itself to a core, then plays its episodes."""
+    from threadpoolctl import threadpool_limits
+
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[worker % len(cores)]})
+    threadpool_limits(limits=1, user_api="blas")
+    return play_real(exp, spec, params, seeds, batch, *options, numbers=numbers,
+                     rng_seed=(0, worker))
+
+
 def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch: int,
               max_frames: int | None, vae_path: str | None = None,
               rnn_path: str | None = None, show_action_runs: bool = False,
-              z_mode: str = "sample") -> np.ndarray:
+              z_mode: str = "sample", numbers: list[int] | None = None,
+              rng_seed: int | tuple[int, int] = 0) -> np.ndarray:
     """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
-    (with `show_action_runs`, also each episode's :func:`action_runs`). V and M come from
-    `vae_path` / `rnn_path` (default: the experiment's files); `z_mode` as in Agent."""
-    rng = np.random.default_rng(0)
+    (as "episode NUMBER", numbers[i] for seeds[i], default i; with `show_action_runs`, also each
+    episode's :func:`action_runs`). V and M come from `vae_path` / `rnn_path` (default: the
+    experiment's files); `z_mode` as in Agent; z noise from the seed `rng_seed`."""
+    rng = np.random.default_rng(rng_seed)
+    numbers = list(range(len(seeds))) if numbers is None else numbers
     agent = RecordingAgent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path),
                            Controller(spec, params), rng, z_mode)
     envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
@@ -178,7 +227,7 @@ def play_real(exp: Experiment, spec, params: np.ndarray, seeds: list[int], batch
         part = seeds[start : start + len(envs)]
         r, _ = run_episodes(exp, agent, envs[: len(part)], part, np.zeros(len(part), np.int64),
                             max_frames)
-        for row, (i, value) in enumerate(enumerate(r, start)):
+        for row, (i, value) in enumerate(zip(numbers[start:], r, strict=False)):
             runs = ""
             if show_action_runs:
                 median, last = action_runs(agent.actions[row])
