@@ -84,22 +84,26 @@ def new_agent(rng: np.random.Generator) -> Agent:
                  Controller(spec, rng.standard_normal(spec.num_params) * 0.1), rng)
 
 
-def agent_rate(renderer: str, n_envs: int, steps: int, agent: Agent) -> float:
-    """Env steps/s of `n_envs` envs in lockstep driven by `agent` for `steps` steps each."""
+def agent_rate(renderer: str, n_envs: int, steps: int, agent: Agent) -> tuple[float, float]:
+    """(env steps/s, the agent's share of the time) of `n_envs` envs in lockstep driven by `agent`
+    for `steps` steps each."""
     envs = [make_env(EXP, renderer=renderer) for _ in range(n_envs)]
     frames = np.stack([env.reset(seed=i)[0] for i, env in enumerate(envs)])
     rows = np.arange(n_envs)
     agent.reset(np.zeros(n_envs, np.int64))
+    acting = 0.0
     start = time.perf_counter()
     for _ in range(steps):
-        for i, (env, action) in enumerate(zip(envs, env_action(EXP, agent.act(frames, rows)),
-                                              strict=True)):
+        tick = time.perf_counter()
+        actions = env_action(EXP, agent.act(frames, rows))
+        acting += time.perf_counter() - tick
+        for i, (env, action) in enumerate(zip(envs, actions, strict=True)):
             frame, _, terminated, truncated, _ = env.step(action)
             frames[i] = env.reset()[0] if terminated or truncated else frame
     elapsed = time.perf_counter() - start
     for env in envs:
         env.close()
-    return n_envs * steps / elapsed
+    return n_envs * steps / elapsed, acting / elapsed
 
 
 def best_rate(run, seconds: float) -> float:
@@ -179,26 +183,45 @@ def generation_section(rng: np.random.Generator) -> None:
     print(f"  ratio: {times['gymnasium'] / times['fast']:.2f}x less wall time")
 
 
-def tracks_section(rng: np.random.Generator, tracks: int) -> None:
-    """Print the wall time of a model.py-style evaluation on `tracks` tracks with each renderer,
-    taking turns every 8 tracks so that both meet the same machine load."""
-    agent = new_agent(rng)
+def play_tracks(renderer: str, seeds: list[int], worker: int = 0) -> int:
+    """Plays one episode per seed, 8 envs in lockstep, as model.py norender does; pins itself to
+    core `worker` when it is a pool worker. Returns the steps played."""
+    if multiprocessing.parent_process() is not None:
+        os.sched_setaffinity(0, {worker % (os.cpu_count() or 1)})
+    agent = new_agent(np.random.default_rng(worker))
+    envs = [make_env(EXP, renderer=renderer) for _ in range(8)]
+    steps = 0
+    for first in range(0, len(seeds), 8):
+        part = seeds[first:first + 8]
+        _, n = run_episodes(EXP, agent, envs[:len(part)], part, np.zeros(len(part), np.int64))
+        steps += int(n.sum())
+    return steps
+
+
+def tracks_section(tracks: int) -> None:
+    """Print the wall time of a model.py-style evaluation on `tracks` tracks: one process with each
+    renderer (taking turns every 8 tracks, so that both meet the same machine load), then ours
+    shared by 2 pinned worker processes (model.py --workers 2)."""
     seeds = [episode_seed(1_000_000, i) for i in range(tracks)]
-    envs = {renderer: [make_env(EXP, renderer=renderer) for _ in range(8)] for renderer in RENDERERS}
     times, steps = dict.fromkeys(RENDERERS, 0.0), dict.fromkeys(RENDERERS, 0)
     for first in range(0, tracks, 8):
-        part = seeds[first:first + 8]
         for renderer in RENDERERS:
             start = time.perf_counter()
-            _, n = run_episodes(EXP, agent, envs[renderer][:len(part)], part,
-                                np.zeros(len(part), np.int64))
+            steps[renderer] += play_tracks(renderer, seeds[first:first + 8])
             times[renderer] += time.perf_counter() - start
-            steps[renderer] += int(n.sum())
-    print(f"evaluation on {tracks} real tracks, 8 envs in lockstep, one process")
+    start = time.perf_counter()
+    shares = [("fast", [seeds[i] for i in range(tracks) if (i // 8) % 2 == w], w) for w in range(2)]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        two_steps = sum(pool.starmap(play_tracks, shares))
+    two = time.perf_counter() - start
+    print(f"evaluation on {tracks} real tracks, 8 envs in lockstep")
     for renderer in RENDERERS:
-        print(f"  {renderer:9s} renderer: {times[renderer]:7.1f} s ({steps[renderer]} steps, "
-              f"{steps[renderer] / times[renderer]:.1f} steps/s)")
-    print(f"  ratio: {times['gymnasium'] / times['fast']:.2f}x less wall time")
+        print(f"  {renderer:9s} renderer, 1 process  : {times[renderer]:7.1f} s ({steps[renderer]} "
+              f"steps, {steps[renderer] / times[renderer]:.1f} steps/s)")
+    print(f"  fast      renderer, 2 processes: {two:7.1f} s ({two_steps} steps, "
+          f"{two_steps / two:.1f} steps/s)")
+    print(f"  gymnasium, 1 process / ours: {times['gymnasium'] / times['fast']:.2f}x (1 process), "
+          f"{times['gymnasium'] / two:.2f}x (2 processes)")
 
 
 def main() -> None:
@@ -222,15 +245,15 @@ def main() -> None:
     agent = new_agent(rng)
     print(f"whole agent (V + M + C) acting, {args.steps} steps per env")
     for n in (1, args.envs):
-        theirs = agent_rate("gymnasium", n, args.steps, agent)
-        ours = agent_rate("fast", n, args.steps, agent)
+        theirs, _ = agent_rate("gymnasium", n, args.steps, agent)
+        ours, share = agent_rate("fast", n, args.steps, agent)
         print(f"  {n:2d} env(s): gymnasium {theirs:7.1f} steps/s, ours {ours:7.1f} steps/s "
-              f"({ours / theirs:.2f}x; ours is {ours / rates['ours']:.2f} of the bare env)")
+              f"({ours / theirs:.2f}x); with ours the agent takes {share:.1%} of the time")
     encoder_section(rng)
     if args.generation:
         generation_section(rng)
     if args.tracks:
-        tracks_section(rng, args.tracks)
+        tracks_section(args.tracks)
 
 
 if __name__ == "__main__":

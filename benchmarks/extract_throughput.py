@@ -1,7 +1,8 @@
 """Extraction throughput: frames written per second by 1 and 2 extract.py workers, against the raw
-environment's steps per second (random actions, no recording) measured in the same run.
+environment's steps per second (random actions, no recording) measured in the same run, for each
+experiment (its own random policy: doomrnn held uniform actions, carracing the Cauchy-random agent).
 
-    python benchmarks/extract_throughput.py [--experiment doomrnn] [--episodes 6]
+    python benchmarks/extract_throughput.py [--experiment all|doomrnn|carracing] [--episodes 6]
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from worldmodels.data import list_npz, read_episode
 from worldmodels.envs import make_env
-from worldmodels.experiments import get_experiment
+from worldmodels.experiments import EXPERIMENT_NAMES, get_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,16 +57,17 @@ def extract_rate(name: str, workers: int, episodes: int) -> float:
 def main() -> None:
     """Print raw env steps/s and extraction frames/s for 1 and 2 workers, with ratios."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--experiment", default="doomrnn")
+    parser.add_argument("--experiment", choices=("all", *EXPERIMENT_NAMES), default="all")
     parser.add_argument("--episodes", type=int, default=6, help="episodes per worker")
     args = parser.parse_args()
-    raw = raw_steps_per_second(args.experiment)
-    one = extract_rate(args.experiment, 1, args.episodes)
-    two = extract_rate(args.experiment, 2, args.episodes)
-    print(f"{args.experiment}: raw environment {raw:.0f} steps/s (one process, no recording)")
-    print(f"extract, 1 worker : {one:8.0f} frames/s  ({one / raw:.2f} of raw)")
-    print(f"extract, 2 workers: {two:8.0f} frames/s  ({two / raw:.2f} of raw, "
-          f"{two / one:.2f}x one worker)")
+    for name in EXPERIMENT_NAMES if args.experiment == "all" else (args.experiment,):
+        raw = raw_steps_per_second(name)
+        one = extract_rate(name, 1, args.episodes)
+        two = extract_rate(name, 2, args.episodes)
+        print(f"{name}: raw environment {raw:.0f} steps/s (one process, no recording)")
+        print(f"  extract, 1 worker : {one:8.0f} frames/s  ({one / raw:.2f} of raw)")
+        print(f"  extract, 2 workers: {two:8.0f} frames/s  ({two / raw:.2f} of raw, "
+              f"{two / one:.2f}x one worker)", flush=True)
 
 
 if __name__ == "__main__":

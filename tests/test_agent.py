@@ -80,6 +80,21 @@ def test_carracing_respects_the_step_cap():
     assert np.all(np.isfinite(rewards)) and rewards[0] != rewards[1]  # two different tracks
 
 
+def test_training_episodes_stop_after_a_run_of_negative_rewards():
+    """A car held on the brakes gains its first tile, then only -0.1 per step: with
+    stop_after_negative=20 it stops 20 steps later; without, it plays to the cap."""
+    spec = controller_spec(CARRACING)
+    params = np.zeros(spec.num_params)
+    params[-3:] = [0.0, -20.0, 20.0]  # bias: steer 0, gas (tanh(-20) + 1) / 2 = 0, brake 1
+    agent = _agent(CARRACING, np.random.default_rng(2))
+    agent.controller = Controller(spec, params[None])
+    envs = [make_env(CARRACING)]
+    _, stopped = run_episodes(CARRACING, agent, envs, [3], np.zeros(1, np.int64), 200,
+                              stop_after_negative=20)
+    _, full = run_episodes(CARRACING, agent, envs, [3], np.zeros(1, np.int64), 200)
+    assert stopped.tolist() == [21] and full.tolist() == [200]
+
+
 def test_demo_runs_end_to_end():
     out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--untrained",
                           "--episodes", "2"], capture_output=True, text=True, check=True)

@@ -57,16 +57,21 @@ class Agent:
 
 
 def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: Sequence[int],
-                 candidate: np.ndarray, max_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 candidate: np.ndarray, max_steps: int | None = None,
+                 stop_after_negative: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Play one episode in each env (N envs, seeds (N,), candidate (N,)) with all stepping together.
 
-    Finished episodes leave the batch. Returns (total reward (N,) float64, steps (N,) int64).
+    Finished episodes leave the batch. `stop_after_negative` > 0 also ends an episode after that
+    many consecutive steps of negative reward (a shortcut for training: a car that has stopped
+    gaining tiles is hopeless; scores use the full rules). Returns (total reward (N,) float64,
+    steps (N,) int64).
     """
     n = len(envs)
     max_steps = max_steps or exp.max_frames
     frames = np.stack([env.reset(seed=int(s))[0] for env, s in zip(envs, seeds, strict=True)])
     agent.reset(candidate)
     rewards, steps = np.zeros(n), np.zeros(n, np.int64)
+    negative = np.zeros(n, np.int64)  # consecutive steps of negative reward
     active = np.arange(n)
     while len(active):
         actions = env_action(exp, agent.act(frames[active], active))
@@ -76,7 +81,9 @@ def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: 
             frames[row] = frame
             rewards[row] += reward
             steps[row] += 1
-            if not (terminated or truncated or steps[row] >= max_steps):
+            negative[row] = negative[row] + 1 if reward < 0 else 0
+            hopeless = 0 < stop_after_negative <= negative[row]
+            if not (terminated or truncated or hopeless or steps[row] >= max_steps):
                 still.append(row)
         active = np.asarray(still, np.int64)
     return rewards, steps

@@ -125,11 +125,11 @@ CARRACING = Experiment(
     dream_env_name="carracingrnn",
     presets={
         "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
-        # small: one 2-core CPU machine. The Cauchy agent records ~70 frames/s per worker and V
-        # trains at ~370 frames/s, so 100 episodes (100k frames) and 3 V epochs; M on 20 whole
-        # episodes per step. Real-track CMA-ES costs ~8 min per generation at this size on 2
-        # cores, so here C is best evolved in the dream (train.py --dream, M with
-        # --predict-reward) and scored on real tracks with model.py.
+        # small: one 2-core CPU machine. V trains at ~370 frames/s, so 100 episodes and 3 V
+        # epochs; M on 20 whole episodes per step. One real-track CMA-ES generation at this size
+        # (16 x 4 episodes) takes ~2 min on 2 cores with the fast renderer (5.6 min with
+        # gymnasium's: benchmarks/carracing_speed.py --generation); C can also be evolved in the
+        # dream (train.py --dream, M with --predict-reward) and scored on real tracks.
         "small": Preset("small", 100, 3, 100, 400, 20, 999, 16, 4, 60, 10),
         "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1, max_frames=60),
     },

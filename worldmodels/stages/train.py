@@ -80,13 +80,15 @@ class DreamProblem:
 
 class RealProblem:
     """Fitness of controllers = mean real-game reward over `num_episode` episodes each, played
-    `envs` at a time in lockstep."""
+    `envs` at a time in lockstep; in training (not in evaluations) an episode may end after
+    `stop_after_negative` consecutive steps of negative reward (0: never)."""
 
     def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, mode: str = "zh", envs: int = 8,
-                 seed: int = 0):
+                 seed: int = 0, stop_after_negative: int = 0):
         from worldmodels.envs import make_env
 
         self.exp, self.vae, self.rnn = exp, vae, rnn
+        self.stop_after_negative = stop_after_negative
         self.spec = controller_spec(exp, mode)
         self.num_params = self.spec.num_params
         self.name = exp.name
@@ -106,7 +108,8 @@ class RealProblem:
             n = len(candidate[part])
             rewards[part], steps[part] = run_episodes(
                 self.exp, agent, self.envs[:n], env_seeds[part], candidate[part],
-                max_len if max_len > 0 else None)
+                max_len if max_len > 0 else None,
+                self.stop_after_negative if train_mode else 0)
         return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)
 
 
@@ -133,6 +136,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--initial-z", default=None, help="initial_z (default: the experiment's)")
     parser.add_argument("--envs", type=int, default=8,
                         help="real environments each worker steps in lockstep")
+    parser.add_argument("--stop-after-negative", type=int, default=0, metavar="N",
+                        help="real game, training only: end an episode after N consecutive steps "
+                        "of negative reward (0: never; an attention agent for CarRacing used 20); "
+                        "the evaluations every --eval_steps use the full rules")
 
 
 def preset_defaults(exp: Experiment, preset_name: str) -> dict:
@@ -172,7 +179,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                 raise SystemExit(f"error: {err}") from None
             return DreamProblem(exp, dream, args.controller_mode)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
-                           args.controller_mode, args.envs, seed=args.seed_start)
+                           args.controller_mode, args.envs, seed=args.seed_start,
+                           stop_after_negative=args.stop_after_negative)
 
     # estool relaunches sys.argv under mpiexec for -n > 1, so hand it the real command line.
     code = estool_main(None if argv == sys.argv[1:] else argv, make_problem, exp.name,
