@@ -1,0 +1,116 @@
+"""Per-episode scores of real-game evaluations: a small JSON file, and a figure made from it.
+
+A scores file is a JSON object::
+
+    {"env": "doomreal", "unit": "steps survived", "seeds": [[1000000, 0], ...],
+     "scores": {"shipped agent": [r0, r1, ...], "random policy": [...]},
+     "references": {"paper": 1092.0}}
+
+Every list in ``scores`` has one value per entry of ``seeds`` (the same episodes for every
+player); ``references`` holds published means to mark on the figure. ``model.py norender
+--scores FILE`` and ``python -m worldmodels.demo --scores FILE`` write them;
+
+    python -m worldmodels.scores FILE [FILE ...] --out docs/results/figure.png
+
+draws each player's episodes as a strip of points with its mean +/- standard deviation, and each
+reference as a dashed line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from worldmodels.fileio import atomic_open
+
+
+class ScoresFileError(ValueError):
+    """A scores file that is missing, not JSON, or not shaped as the module doc says."""
+
+
+def write_scores(path: str | Path, env: str, unit: str, seeds: list, scores: dict[str, np.ndarray],
+                 references: dict[str, float] | None = None) -> None:
+    """Write a scores file atomically; `scores` maps a player to its rewards (len(seeds),)."""
+    for name, values in scores.items():
+        if len(values) != len(seeds):
+            raise ValueError(f"{name}: {len(values)} scores for {len(seeds)} episodes")
+    data = {"env": env, "unit": unit, "seeds": [list(map(int, np.atleast_1d(s))) for s in seeds],
+            "scores": {k: [float(v) for v in vals] for k, vals in scores.items()},
+            "references": {k: float(v) for k, v in (references or {}).items()}}
+    with atomic_open(path, "w") as f:
+        json.dump(data, f)
+
+
+def read_scores(path: str | Path) -> dict:
+    """A scores file's content, checked: every player has one finite score per episode."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ScoresFileError(f"{path}: not a readable scores file: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("scores"), dict) or \
+            not isinstance(data.get("seeds"), list):
+        raise ScoresFileError(f"{path}: expected a JSON object with 'seeds' and 'scores'")
+    for name, values in data["scores"].items():
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (len(data["seeds"]),) or not np.all(np.isfinite(values)):
+            raise ScoresFileError(f"{path}: {name!r} needs {len(data['seeds'])} finite scores")
+    return data
+
+
+def plot_scores(files: list[dict], out: Path, title: str | None = None) -> None:
+    """Strip plot of every player of the scores files `files` (as read_scores returns) to `out`
+    (PNG or SVG by suffix): the episodes as jittered points, mean +/- std as a bar, references
+    as dashed lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    players = [(name, np.asarray(vals)) for data in files for name, vals in data["scores"].items()]
+    references = {k: v for data in files for k, v in data.get("references", {}).items()}
+    rng = np.random.default_rng(0)
+    fig, ax = plt.subplots(figsize=(1.9 * len(players) + 2.5, 4.2))
+    for i, (_, values) in enumerate(players):
+        ax.scatter(i + rng.uniform(-0.18, 0.18, len(values)), values, s=9, alpha=0.45)
+        ax.errorbar(i + 0.3, values.mean(), yerr=values.std(), fmt="o", color="black", capsize=4)
+        ax.annotate(f"{values.mean():.1f} +/- {values.std():.1f}", (i + 0.36, values.mean()),
+                    fontsize=8, va="center")
+    for k, (name, value) in enumerate(sorted(references.items())):
+        ax.axhline(value, ls="--", lw=1, color=f"C{len(players) + k}", label=f"{name}: {value:g}")
+    ax.set_xticks(range(len(players)), [name for name, _ in players])
+    ax.set_xlim(-0.6, len(players) - 0.1)
+    ax.set_ylabel(files[0].get("unit", "score"))
+    episodes = len(files[0]["seeds"])
+    ax.set_title(title or f"{files[0].get('env', '')}: {episodes} episodes, the same for every player")
+    if references:
+        ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: plot scores files."""
+    parser = argparse.ArgumentParser(description="plot per-episode scores files (strip plot)")
+    parser.add_argument("files", nargs="+", help="scores files (model.py/demo --scores)")
+    parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    try:
+        files = [read_scores(f) for f in args.files]
+    except ScoresFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    plot_scores(files, Path(args.out), args.title)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
