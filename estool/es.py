@@ -16,6 +16,36 @@ from __future__ import annotations
 import numpy as np
 
 SOLVER_NAMES = ("cma", "pepg", "ses", "openes", "ga")
+# pycma's smallest default population (4 + 3 ln N). Below it pycma fails after a generation or two:
+# from 300 parameters its step-size rule injects two candidates per generation, so a population of
+# 2 leaves none to sample, and a population of 1 has no weights to recombine.
+CMA_MIN_POPSIZE = 4
+
+
+def popsize_problem(name: str, popsize: int, antithetic: bool = True) -> str | None:
+    """Why solver ``name`` cannot run with ``popsize`` candidates per generation; None if it can."""
+    if popsize < 1:
+        return f"popsize must be at least 1, got {popsize}"
+    if name == "cma" and popsize < CMA_MIN_POPSIZE:
+        return f"cma needs a popsize of at least {CMA_MIN_POPSIZE}, got {popsize}"
+    if name in ("pepg", "ses") and popsize % 2:
+        return f"{name} samples symmetric pairs and needs an even popsize, got {popsize}"
+    if name == "openes" and antithetic and popsize % 2:
+        return f"antithetic openes needs an even popsize, got {popsize}"
+    return None
+
+
+def global_randn(*shape: int) -> np.ndarray:
+    """Standard normal samples of ``shape`` from numpy's global random state (pycma's sampler).
+
+    pycma keeps its sampler as a reference inside the solver. ``np.random.randn`` itself is a
+    method bound to the global RandomState, which pickles as a private copy of that state: after a
+    checkpoint is unpickled pycma would draw from the copy, while everything else pycma draws (its
+    step-size control uses ``np.random`` directly) and the trainer's restore act on the global
+    state, and the two streams part. A module-level function pickles by name, so a restored solver
+    samples from the one global state the trainer restores, as an uninterrupted run does.
+    """
+    return np.random.randn(*shape)  # noqa: NPY002 - pycma's stream is numpy's global state
 
 
 def centered_ranks(x: np.ndarray) -> np.ndarray:
@@ -26,6 +56,13 @@ def centered_ranks(x: np.ndarray) -> np.ndarray:
     if n == 1:
         return np.zeros(1)
     return ranks / (n - 1) - 0.5
+
+
+def _require_popsize(name: str, popsize: int, antithetic: bool = True) -> None:
+    """Raise ValueError with :func:`popsize_problem`'s reason, if there is one."""
+    problem = popsize_problem(name, popsize, antithetic)
+    if problem:
+        raise ValueError(problem)
 
 
 class Adam:
@@ -53,8 +90,8 @@ class Solver:
     """Common state and API: best-so-far tracking, weight decay, result()."""
 
     def __init__(self, num_params: int, popsize: int, weight_decay: float) -> None:
-        if num_params < 1 or popsize < 1:
-            raise ValueError(f"need num_params >= 1 and popsize >= 1, got {num_params}, {popsize}")
+        if num_params < 1:
+            raise ValueError(f"need num_params >= 1, got {num_params}")
         self.num_params = num_params
         self.popsize = popsize
         self.weight_decay = weight_decay
@@ -112,18 +149,27 @@ class Solver:
 
 
 class CMAES(Solver):
-    """CMA-ES from pycma, seeded, quiet, writing no files."""
+    """CMA-ES from pycma, seeded, quiet, writing no files.
+
+    pycma samples from numpy's global random state through :func:`global_randn`, so the state a
+    checkpoint restores is the one the restored solver samples from.
+    """
 
     def __init__(self, num_params: int, popsize: int = 64, sigma_init: float = 0.1,
                  weight_decay: float = 0.01, seed: int = 0) -> None:
         import cma
 
+        _require_popsize("cma", popsize)
         super().__init__(num_params, popsize, weight_decay)
         self.sigma_init = sigma_init
+        # What pycma does with the option seed=s and its default sampler; with another sampler it
+        # leaves seeding to the caller. The +1 keeps the streams of runs made with pycma seeding
+        # (which treated seed 0 as "seed from the clock").
+        np.random.seed(int(seed) + 1)  # noqa: NPY002 - pycma's stream is numpy's global state
         options = {
             "popsize": popsize,
-            # pycma treats seed 0 (and None) as "seed from the clock", so shift by one.
-            "seed": int(seed) + 1,
+            "randn": global_randn,
+            "seed": float("nan"),  # pycma: seeding left to us (above)
             "verbose": -9,
             "verb_log": 0,  # no outcmaes/ files
             "verb_disp": 0,
@@ -174,9 +220,8 @@ class OpenES(Solver):
                  learning_rate: float = 0.01, learning_rate_decay: float = 0.9999,
                  learning_rate_limit: float = 0.001, antithetic: bool = True,
                  weight_decay: float = 0.01, rank_fitness: bool = True, seed: int = 0) -> None:
+        _require_popsize("openes", popsize, antithetic)
         super().__init__(num_params, popsize, weight_decay)
-        if antithetic and popsize % 2:
-            raise ValueError(f"antithetic OpenES needs an even popsize, got {popsize}")
         self.sigma = sigma_init
         self.sigma_decay, self.sigma_limit = sigma_decay, sigma_limit
         self.learning_rate_decay, self.learning_rate_limit = learning_rate_decay, learning_rate_limit
@@ -239,9 +284,8 @@ class PEPG(Solver):
                  learning_rate_decay: float = 0.9999, learning_rate_limit: float = 0.001,
                  elite_ratio: float = 0.0, weight_decay: float = 0.01,
                  rank_fitness: bool = True, seed: int = 0) -> None:
+        _require_popsize("pepg", popsize)
         super().__init__(num_params, popsize, weight_decay)
-        if popsize % 2:
-            raise ValueError(f"PEPG samples symmetric pairs and needs an even popsize, got {popsize}")
         self.sigma = np.full(num_params, sigma_init, dtype=np.float64)
         self.sigma_init, self.sigma_decay = sigma_init, sigma_decay
         self.sigma_alpha, self.sigma_limit = sigma_alpha, sigma_limit
@@ -315,6 +359,7 @@ class SimpleGA(Solver):
     def __init__(self, num_params: int, popsize: int = 64, sigma_init: float = 0.1,
                  sigma_decay: float = 0.999, sigma_limit: float = 0.01, elite_ratio: float = 0.1,
                  forget_best: bool = False, weight_decay: float = 0.01, seed: int = 0) -> None:
+        _require_popsize("ga", popsize)
         super().__init__(num_params, popsize, weight_decay)
         self.sigma = sigma_init
         self.sigma_decay, self.sigma_limit = sigma_decay, sigma_limit

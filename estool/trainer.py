@@ -28,7 +28,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from estool import mpi
-from estool.es import SOLVER_NAMES, Solver, make_solver
+from estool.argtypes import OneLineParser, non_negative_int, positive_int
+from estool.es import SOLVER_NAMES, Solver, make_solver, popsize_problem
 
 CHECKPOINT_VERSION = 1
 
@@ -69,17 +70,22 @@ class Settings:
     optimizer: str = field(default="cma", metadata=_opt(
         "-o", "--optimizer", help="solver", choices=SOLVER_NAMES))
     num_episode: int = field(default=16, metadata=_opt(
-        "--num_episode", help="episodes per candidate; its fitness is their mean"))
+        "--num_episode", help="episodes per candidate; its fitness is their mean",
+        type=positive_int))
     eval_steps: int = field(default=25, metadata=_opt(
-        "--eval_steps", help="evaluate the mean every this many generations (0: never)"))
+        "--eval_steps", help="evaluate the mean every this many generations (0: never)",
+        type=non_negative_int))
     num_worker: int = field(default=64, metadata=_opt(
-        "-n", "--num_worker", help="worker processes; -n N > 1 relaunches under mpiexec"))
+        "-n", "--num_worker", help="worker processes; -n N > 1 relaunches under mpiexec",
+        type=positive_int))
     num_worker_trial: int = field(default=1, metadata=_opt(
-        "-t", "--num_worker_trial", help="candidates per worker; popsize = n * t"))
+        "-t", "--num_worker_trial", help="candidates per worker; popsize = n * t",
+        type=positive_int))
     antithetic: int = field(default=1, metadata=_opt(
         "--antithetic", help="1: candidates 2i and 2i+1 share environment seeds"))
     cap_time: int = field(default=0, metadata=_opt(
-        "--cap_time", help="max steps per episode (0: the problem's own limit)"))
+        "--cap_time", help="max steps per episode (0: the problem's own limit)",
+        type=non_negative_int))
     retrain: int = field(default=0, metadata=_opt(
         "--retrain", help="1: reset the mean to the best evaluated one when evaluation got worse"))
     seed_start: int = field(default=0, metadata=_opt(
@@ -91,7 +97,8 @@ class Settings:
     weight_decay: float = field(default=0.01, metadata=_opt(
         "--weight_decay", help="fitness = reward - weight_decay * mean(params^2)"))
     max_generations: int = field(default=0, metadata=_opt(
-        "--max_generations", help="stop after this generation (0: run until killed)"))
+        "--max_generations", help="stop after this generation (0: run until killed)",
+        type=non_negative_int))
     log_dir: str = field(default="log", metadata=_opt(
         "--log_dir", help="folder for logs and the checkpoint"))
     no_mpi: bool = field(default=False, metadata=_opt(
@@ -102,7 +109,7 @@ class Settings:
     blas_threads: int = field(default=0, metadata=_opt(
         "--blas_threads", help="BLAS threads in every process (0: with -n N > 1, the CPUs "
         "divided by N, else the BLAS default); with the BLAS kernel and the -n/-t split, this "
-        "decides the exact floats of a chaotic problem"))
+        "decides the exact floats of a chaotic problem", type=non_negative_int))
     mpiexec: str = field(default="", metadata=_opt(
         "--mpiexec", help="mpiexec used by -n N > 1 (default: $ESTOOL_MPIEXEC, beside python, "
         "or on PATH)"))
@@ -132,7 +139,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) 
         if meta.get("action") == "store_true":
             parser.add_argument(*flags, dest=f.name, default=default, **meta)
         else:
-            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            kind = meta.pop("type", None) or {"int": int, "float": float, "str": str}[str(f.type)]
             meta["help"] += f" (default: {default})" if default != "" else ""
             parser.add_argument(*flags, dest=f.name, type=kind, default=default, **meta)
 
@@ -146,13 +153,13 @@ def build_parser(add_arguments: Callable[[argparse.ArgumentParser], None] | None
     defaults (e.g. ``{"seed_start": 111}``); ``problem_option`` adds ``--problem module:factory``
     and the options of :mod:`estool.problems`.
     """
-    parser = argparse.ArgumentParser(description="Evolution strategies trainer (estool)",
-                                     prog="python -m estool" if problem_option else None)
+    parser = OneLineParser(description="Evolution strategies trainer (estool)",
+                           prog="python -m estool" if problem_option else None)
     add_settings_arguments(parser, dataclasses.replace(Settings(), **(defaults or {})))
     if problem_option:
         parser.add_argument("--problem", default="estool.problems:sphere",
                             help="problem factory module:function (default: %(default)s)")
-        parser.add_argument("--problem_dim", type=int, default=10, help="parameters (P)")
+        parser.add_argument("--problem_dim", type=positive_int, default=10, help="parameters (P)")
         parser.add_argument("--problem_noise", type=float, default=0.0,
                             help="std of seeded per-episode reward noise")
         parser.add_argument("--problem_sleep", type=float, default=0.0,
@@ -171,15 +178,31 @@ def load_factory(spec: str) -> Callable[[argparse.Namespace], Problem]:
 
 
 # -- files ----------------------------------------------------------------------------------------
+class WriteError(OSError):
+    """Writing ``path`` failed (disk full, file-size limit, ...); ``path`` itself is unchanged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"could not write {path} ({reason})")
+        self.path = path
+
+
 def atomic_write(path: Path, data: bytes, sync: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    On failure the temporary file is removed and :class:`WriteError` names ``path``, which still
+    holds its previous content.
+    """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as out:
-        out.write(data)
-        if sync:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(path, err.strerror or " ".join(str(err).split())) from None
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -242,10 +265,17 @@ def save_checkpoint(path: Path, state: TrainState) -> None:
 
 
 def load_checkpoint(path: Path, identity: dict[str, Any]) -> TrainState:
-    """Load a checkpoint and restore numpy's global RNG; exit with one line if it does not fit."""
-    with open(path, "rb") as f:
-        state = pickle.load(f)  # the trainer's own checkpoint: the only pickle in the project
-    if getattr(state, "version", None) != CHECKPOINT_VERSION:
+    """Load a checkpoint and restore numpy's global RNG; exit with one line if it cannot be read
+    or does not fit."""
+    try:
+        with open(path, "rb") as f:
+            state = pickle.load(f)  # the trainer's own checkpoint: the only pickle in the project
+    except (OSError, EOFError, MemoryError, pickle.UnpicklingError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError, ValueError) as err:
+        reason = " ".join(f"{type(err).__name__}: {err}".split())
+        raise SystemExit(f"estool: {path} is unreadable, truncated or corrupt ({reason}); delete it "
+                         "to restart the run from generation 0") from None
+    if not isinstance(state, TrainState) or state.version != CHECKPOINT_VERSION:
         raise SystemExit(f"estool: {path} has an unknown checkpoint version; delete it to restart")
     diff = [f"{k}: checkpoint {state.identity.get(k)!r} != now {v!r}"
             for k, v in identity.items() if state.identity.get(k) != v]
@@ -272,6 +302,7 @@ class Trainer:
         self.base = self.log_dir / f"{game}.{settings.optimizer}.{settings.num_episode}." \
                                    f"{settings.popsize}"
         self.checkpoint = self.base.with_name(self.base.name + ".checkpoint.pkl")
+        self.saved_generation: int | None = None  # the generation the checkpoint on disk holds
 
     def path(self, suffix: str) -> Path:
         """Log file ``{base}{suffix}``."""
@@ -292,6 +323,7 @@ class Trainer:
         write_json(self.path(".settings.json"), all_settings)
         if self.checkpoint.exists():
             state = load_checkpoint(self.checkpoint, identity)
+            self.saved_generation = state.generation
             print(f"estool: resuming {self.checkpoint} after generation {state.generation}",
                   flush=True)
         else:
@@ -300,7 +332,22 @@ class Trainer:
         return state
 
     def run(self) -> int:
-        """Train until ``max_generations`` (or forever). Returns the exit code."""
+        """Train until ``max_generations`` (or forever). Returns the exit code.
+
+        A failed write (disk full, file-size limit) ends the run with one line saying which file
+        and which generation the intact checkpoint holds, from where the same command resumes.
+        """
+        try:
+            return self._train()
+        except WriteError as err:
+            if self.saved_generation is None:
+                kept = "no checkpoint was written yet: the same command starts the run again"
+            else:
+                kept = (f"{self.checkpoint} still holds generation {self.saved_generation}: run the "
+                        "same command again to resume")
+            raise SystemExit(f"estool: {err}; {kept}") from None
+
+    def _train(self) -> int:
         state = self.start()
         clock0, elapsed0 = time.monotonic(), state.elapsed
         while not self.s.max_generations or state.generation < self.s.max_generations:
@@ -310,6 +357,7 @@ class Trainer:
             self.print_generation(state)
             evaluated = self.maybe_evaluate(state)
             save_checkpoint(self.checkpoint, state)
+            self.saved_generation = state.generation
             self.write_logs(state, evaluated)
         print(f"estool: done after generation {state.generation}", flush=True)
         return 0
@@ -370,6 +418,14 @@ class Trainer:
 
 
 # -- entry point ----------------------------------------------------------------------------------
+def check_popsize(settings: Settings) -> None:
+    """Exit with one line when the optimizer cannot run with popsize = num_worker * trials."""
+    problem = popsize_problem(settings.optimizer, settings.popsize, bool(settings.antithetic))
+    if problem:
+        raise SystemExit(f"estool: {problem} (popsize = -n {settings.num_worker} x -t "
+                         f"{settings.num_worker_trial}); change -t (--num_worker_trial) or -n")
+
+
 def main(argv: list[str] | None = None,
          make_problem: Callable[[argparse.Namespace], Problem] | None = None,
          game: str | None = None,
@@ -385,6 +441,7 @@ def main(argv: list[str] | None = None,
     parser = build_parser(add_arguments, make_problem is None, defaults)
     args = parser.parse_args(argv)
     settings = Settings.from_namespace(args)
+    check_popsize(settings)
     factory = make_problem or load_factory(args.problem)
     extra = {k: v for k, v in vars(args).items() if k not in settings.__dataclass_fields__}
     if settings.no_mpi or (settings.num_worker <= 1 and not mpi.inside_mpi()):
@@ -422,6 +479,11 @@ def _run_mpi(settings: Settings, factory: Callable[[argparse.Namespace], Problem
             print(f"estool: warning: MPI has {size} processes, so {size - 1} workers "
                   f"(not -n {settings.num_worker})", file=sys.stderr, flush=True)
         settings = dataclasses.replace(settings, num_worker=size - 1)
+        if rank == 0:
+            try:
+                check_popsize(settings)
+            except SystemExit as exit_:
+                mpi.abort(comm, str(exit_.code))
     mpi.prepare_rank(comm, bool(settings.pin_workers))
     if settings.blas_threads > 0:
         mpi.limit_blas_threads(settings.blas_threads)

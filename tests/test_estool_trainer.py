@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -275,3 +276,80 @@ def test_retrain_resets_the_mean_to_the_best(tmp_path, retrain) -> None:
     assert best_params == log[0][2]
     (mean,) = json.loads((tmp_path / "worsening.cma.1.4.json").read_text())
     assert (mean == [round(v, 4) for v in best_params]) == bool(retrain)
+
+
+def test_resume_at_the_controller_size_matches_an_uninterrupted_run(tmp_path) -> None:
+    """1088 parameters (the doomrnn controller) on a cheap quadratic: stopped after generation 15
+    and resumed to 30, every history row and log equals the uninterrupted run's. At this size
+    pycma's step-size rule draws from numpy's global random state besides its sampler, so a
+    sampler left on a private copy of that state after unpickling parts from the run."""
+    size = ["--problem", "estool.problems:sphere", "--problem_dim", "1088", "--num_episode", "1",
+            "--eval_steps", "10", "-n", "1", "-t", "8", "--log_dir", "log"]
+    base = "sphere.cma.1.8"
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    for folder, stops in ((whole, ["30"]), (broken, ["15", "30"])):
+        folder.mkdir()
+        for stop in stops:
+            proc = run([sys.executable, "-m", "estool", *size, "--max_generations", stop], folder,
+                       timeout=300)
+            assert proc.returncode == 0, proc.stderr
+    assert "resuming" in proc.stdout and "after generation 15" in proc.stdout
+    assert len(fitness_rows(whole / "log", base)) == 30
+    assert results(broken / "log", base) == results(whole / "log", base)
+
+
+def limit_file_size(limit: int):
+    """preexec_fn: the child may write no file larger than `limit` bytes (as on a full disk)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_the_run_resumes(reference, tmp_path) -> None:
+    log_dir = tmp_path / "log"
+    assert run(estool_cmd(log_dir, "-n", "1", "-t", "8", "--max_generations", "2"),
+               tmp_path).returncode == 0
+    checkpoint = log_dir / f"{BASE}.checkpoint.pkl"
+    before = checkpoint.read_bytes()
+    limit = len(before) // 2  # the checkpoint cannot be written, every other log still can
+    assert all(p.stat().st_size < limit for p in log_dir.iterdir() if p != checkpoint)
+    cmd = estool_cmd(log_dir, "-n", "1", "-t", "8", "--max_generations", "20")
+    failed = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True,
+                            timeout=60, preexec_fn=limit_file_size(limit))
+    assert failed.returncode != 0
+    assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+    assert f"could not write {checkpoint} (File too large)" in failed.stderr
+    assert "still holds generation 2: run the same command again to resume" in failed.stderr
+    assert checkpoint.read_bytes() == before
+    assert not [p.name for p in log_dir.iterdir() if p.name.endswith(".tmp")]
+    resumed = run(cmd, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "after generation 2" in resumed.stdout
+    assert results(log_dir) == reference
+
+
+def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path) -> None:
+    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "2")
+    assert run(cmd, tmp_path).returncode == 0
+    checkpoint = tmp_path / "log" / f"{BASE}.checkpoint.pkl"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    proc = run(cmd, tmp_path)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1
+    assert f"estool: {checkpoint} is unreadable, truncated or corrupt" in proc.stderr
+    assert "delete it to restart" in proc.stderr
+
+
+@pytest.mark.parametrize(("flags", "code", "message"), [
+    (["-n", "0"], 2, "argument -n/--num_worker: must be at least 1, got 0"),
+    (["-t", "-2"], 2, "argument -t/--num_worker_trial: must be at least 1, got -2"),
+    (["--num_episode", "0"], 2, "argument --num_episode: must be at least 1, got 0"),
+    (["--max_generations", "-1"], 2, "argument --max_generations: must be at least 0, got -1"),
+    (["-n", "two"], 2, "argument -n/--num_worker: expected a whole number >= 1, got 'two'"),
+    (["-n", "1", "-t", "2"], 1, "cma needs a popsize of at least 4, got 2 (popsize = -n 1 x -t 2)"),
+    (["-o", "pepg", "-n", "1", "-t", "5"], 1, "pepg samples symmetric pairs and needs an even popsize"),
+])
+def test_bad_counts_are_refused_in_one_line_before_training(tmp_path, flags, code, message) -> None:
+    """Argument errors exit 2 (argparse), a population the optimizer cannot run exits 1; either
+    way one line, and no log folder is made."""
+    proc = run(estool_cmd(tmp_path / "log", *flags), tmp_path)
+    assert proc.returncode == code
+    assert proc.stderr.count("\n") == 1 and message in proc.stderr
+    assert not (tmp_path / "log").exists()
