@@ -1,7 +1,13 @@
 """Weight, episode and series files: round trips, atomic writes, and clear refusals of bad files."""
 
+import json
+import resource
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from file_damage import damage_payload, smooth_episode, truncate, write_smooth_episodes
 
 from worldmodels.data import (
     DataFileError,
@@ -12,11 +18,13 @@ from worldmodels.data import (
     read_episode,
     read_initial_z,
     read_series,
+    require_one_valid,
     write_episode,
     write_initial_z,
     write_series,
 )
 from worldmodels.experiments import CARRACING, DOOMRNN, get_experiment
+from worldmodels.fileio import atomic_savez
 from worldmodels.mdnrnn import rnn_weight_shapes
 from worldmodels.vae import vae_weight_shapes
 from worldmodels.weights import ModelFileError, load_weights, read_config, save_weights
@@ -193,3 +201,97 @@ def test_frame_stream_yields_every_good_frame_once_per_epoch_with_bounded_memory
     assert stream.skips.count == 1
     assert len(list(stream.epoch())) == 200 // 16  # a second epoch, still skipping the bad file
     assert stream.skips.count == 1
+
+
+# --- damaged files, non-finite weights, malformed configurations, failed writes -----------------
+
+def test_a_damaged_compressed_payload_is_refused_in_one_line(tmp_path):
+    """The zip directory is intact but obs fails to decompress (zlib.error): every reader refuses
+    the file in one line, and the loaders skip and count it."""
+    paths = write_smooth_episodes(tmp_path, 3)
+    damage_payload(paths[1], "obs.npy")
+    with pytest.raises(DataFileError, match="unreadable, truncated or corrupt") as err:
+        read_episode(paths[1])
+    assert str(paths[1]) in str(err.value) and "\n" not in str(err.value)
+    skips = SkipCounter()
+    assert [p for p, _ in iter_episodes(paths, skips)] == [paths[0], paths[2]]
+    stream = FrameStream(paths, batch_size=10, seed=0, buffer_frames=50)
+    assert len(list(stream.epoch())) == 120 // 10 and stream.skips.count == 1
+
+
+def test_a_folder_of_only_invalid_files_is_refused_in_one_line(tmp_path):
+    paths = write_smooth_episodes(tmp_path, 2)
+    damage_payload(paths[0], "obs.npy")
+    truncate(paths[1])
+    with pytest.raises(DataFileError) as err:
+        require_one_valid(paths, read_episode, tmp_path, "episode", "extract.py")
+    message = str(err.value)
+    assert "none of its 2 .npz files is a valid episode" in message and str(paths[0]) in message
+    assert "\n" not in message
+    write_episode(tmp_path / "s1_000000.npz", **smooth_episode())
+    require_one_valid(list_npz(tmp_path), read_episode, tmp_path, "episode", "extract.py")
+
+
+def _weights_file_behind_the_writers_back(path, weights, config_text):
+    np.savez(path, **weights, __config__=np.array(config_text))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nonfinite_weights_are_refused_at_load(tmp_path, bad):
+    weights = _random_weights(rnn_weight_shapes(DOOMRNN))
+    path = tmp_path / "rnn.npz"
+    save_weights(path, "rnn", DOOMRNN, weights)
+    config = read_config(path)
+    weights["lstm/kernel"][5, 7] = bad
+    _weights_file_behind_the_writers_back(path, weights, json.dumps(config))
+    with pytest.raises(ModelFileError, match="array lstm/kernel holds NaN or inf") as err:
+        load_weights(path, "rnn", DOOMRNN, made_by="rnn_train.py")
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("{not json", "__config__ is not JSON"),
+    ("[1, 2]", "__config__ is a JSON array, not an object"),
+    ('"vae"', "__config__ is a JSON string, not an object"),
+])
+def test_a_malformed_config_is_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "vae.npz"
+    _weights_file_behind_the_writers_back(path, _random_weights(vae_weight_shapes(64)), text)
+    for read in (lambda: load_weights(path, "vae", DOOMRNN), lambda: read_config(path)):
+        with pytest.raises(ModelFileError, match=message) as err:
+            read()
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_initial_z_with_nan_is_refused(tmp_path):
+    mu = np.zeros((3, 64), np.float16)
+    logvar = np.zeros((3, 64), np.float16)
+    logvar[1, 2] = np.nan
+    with pytest.raises(DataFileError, match="finite"):
+        write_initial_z(tmp_path / "initial_z.npz", mu, logvar)
+    np.savez_compressed(tmp_path / "initial_z.npz", mu=mu, logvar=logvar)
+    with pytest.raises(DataFileError, match="holds NaN or inf"):
+        read_initial_z(tmp_path / "initial_z.npz", 64)
+
+
+def test_a_failed_write_names_the_file_and_keeps_its_previous_version(tmp_path):
+    """A real process under a file-size limit (as a full disk): atomic_savez fails with one
+    FileWriteError naming the file, the old file is byte for byte intact, no temporary is left."""
+    path = tmp_path / "big.npz"
+    atomic_savez(path, compressed=False, a=np.zeros(10, np.float32))
+    before = path.read_bytes()
+    code = ("import sys, numpy as np\n"
+            "from worldmodels.fileio import FileWriteError, atomic_savez\n"
+            "try:\n"
+            "    atomic_savez(sys.argv[1], compressed=False, a=np.zeros(1 << 20, np.float32))\n"
+            "except FileWriteError as err:\n"
+            "    print(err)\n")
+    limit = 1 << 20  # 1 MiB; the new file needs 4 MiB
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True,
+                         timeout=60, preexec_fn=lambda: resource.setrlimit(
+                             resource.RLIMIT_FSIZE, (limit, limit)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"could not write {path} (File too large); its previous version is " \
+                         "unchanged\n"
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["big.npz"]

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,16 +40,41 @@ def _check(path: Path, ok: bool, what: str) -> None:
         raise DataFileError(f"{path}: {what}")
 
 
-def _load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+# What reading a damaged .npz can raise: a cut or overwritten zip directory (BadZipFile, EOFError,
+# OSError), a damaged compressed payload (zlib.error, or BadZipFile for a CRC mismatch), a damaged
+# array header (ValueError), or an unknown compression method (NotImplementedError).
+READ_ERRORS = (OSError, ValueError, EOFError, KeyError, NotImplementedError, zipfile.BadZipFile,
+               zlib.error)
+
+
+def error_line(err: BaseException) -> str:
+    """``TYPE: message`` of an exception on one line; TYPE is qualified outside the builtins
+    (zlib.error, zipfile.BadZipFile)."""
+    kind = type(err).__qualname__
+    if type(err).__module__ != "builtins":
+        kind = f"{type(err).__module__}.{kind}"
+    return " ".join(f"{kind}: {err}".split())
+
+
+def read_npz(path: str | os.PathLike, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
+    """Every array of the .npz file `path` (or only `keys`, which must all be there), read eagerly
+    with ``allow_pickle=False``, so a damaged payload is found here and not later.
+
+    Raises :class:`DataFileError` with one line naming the file for anything unreadable: the one
+    place where .npz files are opened (episodes, series, initial_z, weights, training checkpoints).
+    """
+    path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
+            names = list(npz.files) if keys is None else list(keys)
+            missing = [k for k in names if k not in npz.files]
             _check(path, not missing, f"missing keys {missing}")
-            return {k: npz[k] for k in keys}
+            return {k: npz[k] for k in names}
     except DataFileError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise DataFileError(f"{path}: unreadable ({type(err).__name__}: {err})") from None
+    except READ_ERRORS as err:
+        raise DataFileError(f"{path}: unreadable, truncated or corrupt ({error_line(err)})") \
+            from None
 
 
 def _check_steps(path: Path, arrays: dict[str, np.ndarray], length: int,
@@ -94,7 +120,7 @@ def validate_episode(path: Path, arrays: dict[str, np.ndarray],
 def read_episode(path: str | os.PathLike, action_size: int | None = None) -> dict[str, np.ndarray]:
     """Read and validate an episode file; returns its four arrays. Raises DataFileError."""
     path = Path(path)
-    arrays = _load_npz(path, EPISODE_KEYS)
+    arrays = read_npz(path, EPISODE_KEYS)
     validate_episode(path, arrays, action_size)
     return arrays
 
@@ -129,7 +155,7 @@ def read_series(path: str | os.PathLike, z_size: int | None = None,
                 action_size: int | None = None) -> dict[str, np.ndarray]:
     """Read and validate a series file; returns its five arrays. Raises DataFileError."""
     path = Path(path)
-    arrays = _load_npz(path, SERIES_KEYS)
+    arrays = read_npz(path, SERIES_KEYS)
     validate_series(path, arrays, z_size, action_size)
     return arrays
 
@@ -137,7 +163,8 @@ def read_series(path: str | os.PathLike, z_size: int | None = None,
 def write_initial_z(path: str | os.PathLike, mu: np.ndarray, logvar: np.ndarray) -> None:
     """Write the first-frame encodings mu, logvar (N, Z) of N episodes atomically (float16)."""
     mu, logvar = np.asarray(mu, np.float16), np.asarray(logvar, np.float16)
-    if mu.ndim != 2 or mu.shape != logvar.shape or not np.all(np.isfinite(mu)):
+    if mu.ndim != 2 or mu.shape != logvar.shape or not (np.all(np.isfinite(mu))
+                                                        and np.all(np.isfinite(logvar))):
         raise DataFileError(f"{path}: initial z must be finite (N, Z) arrays, got {mu.shape}")
     atomic_savez(path, mu=mu, logvar=logvar)
 
@@ -145,11 +172,13 @@ def write_initial_z(path: str | os.PathLike, mu: np.ndarray, logvar: np.ndarray)
 def read_initial_z(path: str | os.PathLike, z_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Read initial_z: (mu, logvar), each float32 (N, z_size). Raises DataFileError."""
     path = Path(path)
-    arrays = _load_npz(path, ("mu", "logvar"))
+    arrays = read_npz(path, ("mu", "logvar"))
     mu, logvar = arrays["mu"], arrays["logvar"]
     _check(path, mu.ndim == 2 and mu.shape == logvar.shape and mu.shape[1] == z_size
            and mu.shape[0] > 0, f"mu/logvar have shapes {mu.shape}/{logvar.shape}, "
            f"expected (N>0, {z_size})")
+    _check(path, bool(np.all(np.isfinite(mu)) and np.all(np.isfinite(logvar))),
+           "mu or logvar holds NaN or inf (made by: series.py; run it again)")
     return mu.astype(np.float32), logvar.astype(np.float32)
 
 
@@ -159,6 +188,24 @@ def list_npz(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix == ".npz" and not p.name.startswith("."))
+
+
+def require_one_valid(paths: list[Path], read: Callable[[Path], object], folder: str | os.PathLike,
+                      what: str, made_by: str) -> None:
+    """Raise DataFileError, in one line, unless `read` accepts at least one of `paths`.
+
+    Stops at the first file that reads, so a folder of good files costs one read; a folder of only
+    invalid files is refused before any work starts, instead of each stage meeting nothing to do.
+    """
+    first_error = None
+    for path in paths:
+        try:
+            read(path)
+            return
+        except DataFileError as err:
+            first_error = first_error or err
+    raise DataFileError(f"{folder}/: none of its {len(paths)} .npz files is a valid {what} "
+                        f"(first: {first_error}) (made by: {made_by})")
 
 
 class SkipCounter:
@@ -196,7 +243,8 @@ class FrameStream:
     yields uint8 batches (batch_size, 64, 64, 3) drawn at random from it; the last partial batch of a
     pass is dropped. Invalid files are skipped and counted in `skips`. Pass e shuffles with the
     generator seeded (seed, e), so a resumed training sees the same data order as an unbroken one;
-    `next_epoch` is the index of the next pass.
+    `next_epoch` is the index of the next pass; `epoch_episodes` and `epoch_batches` count the valid
+    files and the batches of the last pass.
     """
 
     def __init__(self, paths: list[Path], batch_size: int, seed: int = 0,
@@ -208,16 +256,19 @@ class FrameStream:
         self.buffer_frames = max(buffer_frames, batch_size)
         self.seed = seed
         self.next_epoch = 0
+        self.epoch_episodes = self.epoch_batches = 0
         self.skips = SkipCounter()
 
     def epoch(self) -> Iterator[np.ndarray]:
         """One pass over all files: uint8 batches (batch_size, 64, 64, 3)."""
         self.rng = np.random.default_rng([self.seed, self.next_epoch])
         self.next_epoch += 1
+        self.epoch_episodes = self.epoch_batches = 0
         order = [self.paths[i] for i in self.rng.permutation(len(self.paths))]
         buffer: list[np.ndarray] = []
         held = 0
         for _, episode in iter_episodes(order, self.skips):
+            self.epoch_episodes += 1
             buffer.append(episode["obs"])
             held += len(episode["obs"])
             if held >= self.buffer_frames:
@@ -226,10 +277,13 @@ class FrameStream:
         yield from self._drain(buffer, keep=0)
 
     def _drain(self, buffer: list[np.ndarray], keep: int) -> Iterator[np.ndarray]:
+        if not buffer:  # every file of the pass was invalid: an empty pass, not an error here
+            return
         frames = np.concatenate(buffer)
         frames = frames[self.rng.permutation(len(frames))]
         n_out = (len(frames) - keep) // self.batch_size * self.batch_size
         for start in range(0, n_out, self.batch_size):
+            self.epoch_batches += 1
             yield frames[start : start + self.batch_size]
         buffer.clear()
         if len(frames) > n_out:

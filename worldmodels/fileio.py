@@ -20,23 +20,43 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class FileWriteError(OSError):
+    """Writing a file failed (disk full, file-size limit, no permission); the message names the
+    file, whose previous version, if any, is unchanged."""
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temporary file beside `path`; on a clean exit it is fsynced and renamed to `path`."""
+    """Open a temporary file beside `path`; on a clean exit it is fsynced and renamed to `path`.
+
+    Any OSError while writing (including one raised by the caller's writes) removes the temporary
+    file and becomes a :class:`FileWriteError` naming `path`; `path` itself is never touched then.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    except OSError as err:
+        raise _write_error(path, err) from None
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and not isinstance(err, FileWriteError):
+            raise _write_error(path, err) from None
         raise
+
+
+def _write_error(path: Path, err: OSError) -> FileWriteError:
+    reason = err.strerror or " ".join(str(err).split())
+    kept = "its previous version is unchanged" if path.exists() else "nothing was written"
+    return FileWriteError(f"could not write {path} ({reason}); {kept}")
 
 
 def atomic_savez(path: str | os.PathLike, compressed: bool = True, **arrays: np.ndarray) -> None:

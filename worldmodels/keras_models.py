@@ -295,17 +295,36 @@ def save_training_checkpoint(path, model: keras.Model, optimizer: keras.optimize
 def load_training_checkpoint(path, model: keras.Model,
                              optimizer: keras.optimizers.Optimizer) -> dict:
     """Restore what :func:`save_training_checkpoint` wrote into `model` and `optimizer`; returns
-    its `meta` dict. The optimizer is built for the model's trainable variables first."""
+    its `meta` dict. The optimizer is built for the model's trainable variables first.
+
+    A checkpoint that cannot be read or does not fit the model raises
+    :class:`~worldmodels.data.DataFileError` with one line saying so and what to do.
+    """
     import json
 
+    from worldmodels.data import DataFileError, read_npz
+
+    advice = "remove it to start this training from the beginning"
     optimizer.build(model.trainable_variables)
-    with np.load(path, allow_pickle=False) as npz:
-        n_model = sum(k.startswith("model_") for k in npz.files)
-        n_opt = sum(k.startswith("opt_") for k in npz.files)
-        if n_model != len(model.variables) or n_opt != len(optimizer.variables):
-            raise ValueError(f"{path}: checkpoint does not fit this model (other sizes?)")
+    try:
+        arrays = read_npz(path)
+        meta = json.loads(str(arrays["meta"]))
+    except (DataFileError, KeyError, ValueError) as err:
+        reason = str(err).removeprefix(f"{path}: ")
+        raise DataFileError(f"{path}: training checkpoint {reason}; {advice}") from None
+    n_model = sum(k.startswith("model_") for k in arrays)
+    n_opt = sum(k.startswith("opt_") for k in arrays)
+    if n_model != len(model.variables) or n_opt != len(optimizer.variables) or \
+            not isinstance(meta, dict):
+        raise DataFileError(f"{path}: training checkpoint does not fit this model (other sizes?); "
+                            f"{advice}")
+    try:
         for i, v in enumerate(model.variables):
-            v.assign(npz[f"model_{i}"])
+            v.assign(arrays[f"model_{i}"])
         for i, v in enumerate(optimizer.variables):
-            v.assign(npz[f"opt_{i}"])
-        return json.loads(str(npz["meta"]))
+            v.assign(arrays[f"opt_{i}"])
+    except (KeyError, ValueError) as err:
+        reason = " ".join(str(err).split())
+        raise DataFileError(f"{path}: training checkpoint does not fit this model ({reason}); "
+                            f"{advice}") from None
+    return meta

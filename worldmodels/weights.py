@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from worldmodels.data import DataFileError, read_npz
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import atomic_savez
 from worldmodels.mdnrnn import rnn_weight_shapes
@@ -74,22 +74,16 @@ def load_weights(
     """Read a weight file written by :func:`save_weights` and check it fits `exp`.
 
     Returns name -> float32 array. Raises :class:`ModelFileError` with one line naming the file and
-    what is wrong (missing, corrupt or truncated, other experiment, other size); `made_by` names the
-    command that produces the file, for the message.
+    what is wrong (missing, corrupt or truncated, a malformed configuration, other experiment, other
+    size, NaN or inf in an array); `made_by` names the command that produces the file, for the
+    message.
     """
     path = Path(path)
     hint = f" (made by: {made_by})" if made_by else ""
     if not path.is_file():
         raise ModelFileError(f"{path}: missing {kind} weight file for {exp.name}{hint}")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise ModelFileError(f"{path}: not a readable weight file (truncated or corrupt: {err})") \
-            from None
-    if CONFIG_KEY not in arrays:
-        raise ModelFileError(f"{path}: no {CONFIG_KEY} entry; not a worldmodels weight file")
-    config = json.loads(str(arrays.pop(CONFIG_KEY)))
+    arrays = _read_weight_file(path)
+    config = _parse_config(path, arrays.pop(CONFIG_KEY))
     for key, want in model_config(kind, exp).items():
         if config.get(key) != want:
             raise ModelFileError(
@@ -101,7 +95,36 @@ def load_weights(
         if arrays[name].shape != shape:
             raise ModelFileError(f"{path}: array {name} has shape {arrays[name].shape}, "
                                  f"expected {shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ModelFileError(f"{path}: array {name} holds NaN or inf; the file is damaged, "
+                                 f"make it again{hint}")
     return arrays
+
+
+def _read_weight_file(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of the weight file `path`, which must hold a configuration; ModelFileError if not."""
+    try:
+        arrays = read_npz(path)
+    except DataFileError as err:
+        reason = str(err).removeprefix(f"{path}: ")
+        raise ModelFileError(f"{path}: weight file {reason}") from None
+    if CONFIG_KEY not in arrays:
+        raise ModelFileError(f"{path}: no {CONFIG_KEY} entry; not a worldmodels weight file")
+    return arrays
+
+
+def _parse_config(path: Path, raw: np.ndarray) -> dict:
+    """The configuration stored as a JSON object in `raw` (a string array); ModelFileError if the
+    text is not JSON or not an object."""
+    try:
+        config = json.loads(str(raw))
+    except ValueError as err:
+        raise ModelFileError(f"{path}: {CONFIG_KEY} is not JSON ({err})") from None
+    if not isinstance(config, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(config), "number")
+        raise ModelFileError(f"{path}: {CONFIG_KEY} is a JSON {kind}, not an object")
+    return config
 
 
 def with_file_heads(path: str | os.PathLike, exp: Experiment) -> Experiment:
@@ -109,15 +132,18 @@ def with_file_heads(path: str | os.PathLike, exp: Experiment) -> Experiment:
     `exp` unchanged when the file cannot be read (loading it then reports why)."""
     try:
         config = read_config(path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, ModelFileError):
         return exp
     return exp.with_overrides(predict_reward=bool(config.get("predict_reward", False)))
 
 
 def read_config(path: str | os.PathLike) -> dict:
-    """The configuration stored in a weight file (without checking it against anything)."""
-    with np.load(path, allow_pickle=False) as npz:
-        return json.loads(str(npz[CONFIG_KEY]))
+    """The configuration stored in a weight file (without checking it against anything).
+
+    Raises ModelFileError (one line) when the file cannot be read or its configuration is malformed.
+    """
+    path = Path(path)
+    return _parse_config(path, _read_weight_file(path)[CONFIG_KEY])
 
 
 def init_weights(kind: str, exp: Experiment, rng: np.random.Generator) -> dict[str, np.ndarray]:
