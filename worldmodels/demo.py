@@ -10,7 +10,6 @@ V+M+C agents in both games instead.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import DOOMRNN, EXPERIMENT_NAMES, get_experiment
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import episode_seed, standard_error
+from worldmodels.stages.common import OneLineParser, episode_seed, positive_int, standard_error
 from worldmodels.stages.model import TEST_SEED_BASE, load_controller_params
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights, load_weights, with_file_heads
@@ -109,10 +108,10 @@ def play_untrained(name: str, episodes: int, seed: int) -> tuple[np.ndarray, np.
 
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry: the shipped agent if there is one, else untrained agents."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=100)
+    parser = OneLineParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--episodes", type=positive_int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8, help="games played in lockstep")
+    parser.add_argument("--batch", type=positive_int, default=8, help="games played in lockstep")
     parser.add_argument("--untrained", action="store_true",
                         help="play untrained agents in both games even if an agent is shipped")
     args = parser.parse_args(argv)

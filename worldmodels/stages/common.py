@@ -12,10 +12,15 @@ from pathlib import Path
 
 import numpy as np
 
+from estool.argtypes import OneLineParser, non_negative_int, positive_int
 from worldmodels.data import DataFileError
 from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
-from worldmodels.fileio import atomic_write_text
-from worldmodels.weights import ModelFileError
+from worldmodels.fileio import FileWriteError, atomic_write_text
+from worldmodels.weights import ModelFileError, read_config
+
+__all__ = ["OneLineParser", "StageError", "base_parser", "episode_seed", "existing_output_config",
+           "non_negative_int", "parse", "positive_int", "run_entry", "standard_error",
+           "write_settings"]
 
 
 class StageError(RuntimeError):
@@ -28,7 +33,8 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
     The working directory becomes the script's folder, so relative data paths (record/, log/, ...)
     mean the same wherever the script is started from; file arguments (with a folder or a suffix)
     that exist relative to the caller's directory are made absolute first. Known user errors end
-    in one line on stderr and exit status 2.
+    in one line on stderr and exit status 2; so does a failed write (disk full, file-size limit),
+    which leaves every file written before intact, so the same command resumes.
     """
     argv = [_absolute_if_exists(a) for a in sys.argv[1:]]
     sys.argv = [str(Path(script).resolve()), *argv]  # what estool re-runs under mpiexec
@@ -38,6 +44,10 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
         module.main(exp_name, argv)
     except (StageError, ModelFileError, DataFileError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except FileWriteError as err:
+        print(f"error: {err}; run the same command again to resume once there is room",
+              file=sys.stderr, flush=True)
         sys.exit(2)
 
 
@@ -51,7 +61,7 @@ def _absolute_if_exists(arg: str) -> str:
 
 def base_parser(description: str, exp_name: str) -> argparse.ArgumentParser:
     """A parser with the flags every stage has: --preset and --seed."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=f"{exp_name}: {description}",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -71,6 +81,20 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None,
         if value is None and hasattr(preset, key):
             setattr(args, key, getattr(preset, key))
     return args, exp, preset
+
+
+def existing_output_config(path: Path) -> dict | None:
+    """The configuration of the weight file a stage is about to write, None when there is none yet.
+
+    A damaged one (truncated, corrupt) is refused with one line rather than silently replaced, so
+    nothing already written is overwritten without the user knowing.
+    """
+    if not path.is_file():
+        return None
+    try:
+        return read_config(path)
+    except ModelFileError as err:
+        raise StageError(f"{err}; remove it (or pass another --out) to train it again") from None
 
 
 def write_settings(path: str | os.PathLike, exp: Experiment, args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from worldmodels.controller import controller_spec
 from worldmodels.dream import DreamEnv
 from worldmodels.experiments import get_experiment
-from worldmodels.stages.common import StageError, base_parser, parse
+from worldmodels.stages.common import StageError, base_parser, non_negative_int, parse, positive_int
 from worldmodels.stages.train import load_dream, load_vae
 from worldmodels.video import has_display
 
@@ -32,8 +32,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of the dream-playing script."""
     parser = base_parser("play the dream with the keyboard", exp_name)
     parser.add_argument("--temperature", type=float, default=None)
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
-    parser.add_argument("--fps", type=int, default=20)
+    parser.add_argument("--max-steps", type=non_negative_int, default=0, help="stop after this many steps")
+    parser.add_argument("--fps", type=positive_int, default=20)
     args, exp, _ = parse(parser, argv, exp_name)
     exp = get_experiment(exp_name)
     if not has_display():

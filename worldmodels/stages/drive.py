@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from worldmodels.envs import make_env
-from worldmodels.stages.common import StageError, base_parser, parse
+from worldmodels.stages.common import StageError, base_parser, non_negative_int, parse
 from worldmodels.video import has_display
 
 
@@ -30,7 +30,7 @@ def keyboard_action(pygame) -> np.ndarray | None:
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of env.py."""
     parser = base_parser("drive the real game with the keyboard", exp_name)
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps")
+    parser.add_argument("--max-steps", type=non_negative_int, default=0, help="stop after this many steps")
     args, exp, _ = parse(parser, argv, exp_name)
     if not has_display():
         raise StageError("driving needs a display (DISPLAY is not set); to watch a controller "

@@ -31,7 +31,14 @@ from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import Experiment
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import StageError, base_parser, episode_seed, parse, write_settings
+from worldmodels.stages.common import (
+    StageError,
+    base_parser,
+    episode_seed,
+    parse,
+    positive_int,
+    write_settings,
+)
 from worldmodels.stages.model import load_controller_params
 from worldmodels.stages.train import load_rnn, load_vae
 from worldmodels.vae import VAE
@@ -156,13 +163,14 @@ def existing_attempts(record: Path, seed: int) -> list[int]:
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of extract.py."""
     parser = base_parser("record random-policy episodes into record/", exp_name)
-    parser.add_argument("--episodes", type=int, default=None,
+    parser.add_argument("--episodes", type=positive_int, default=None,
                         help="episodes this run must have recorded (default: the preset's total)")
     parser.add_argument("--policy", choices=POLICIES, default=None,
                         help="random policy (default: the experiment's reference policy)")
-    parser.add_argument("--max-frames", type=int, default=None, help="cap on episode length")
+    parser.add_argument("--max-frames", type=positive_int, default=None,
+                        help="cap on episode length")
     parser.add_argument("--record", default=None, help="output folder (default: record)")
-    parser.add_argument("--max-hold", type=int, default=10,
+    parser.add_argument("--max-hold", type=positive_int, default=10,
                         help="held_uniform: hold each action for 1..N steps (the reference: 10)")
     parser.add_argument("--controller", default=None,
                         help="controller file for --policy controller (iterative training)")

@@ -25,28 +25,42 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series
+from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series, require_one_valid
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import file_digest
 from worldmodels.mdnrnn import MDNRNN, mixture_nll
-from worldmodels.stages.common import StageError, base_parser, parse, write_settings
+from worldmodels.stages.common import (
+    StageError,
+    base_parser,
+    existing_output_config,
+    parse,
+    positive_int,
+    write_settings,
+)
 from worldmodels.stages.train import load_rnn
-from worldmodels.weights import load_weights, read_config, save_weights
+from worldmodels.weights import load_weights, save_weights
 
 # x (B, T, in), z_next (B, T, Z), done_next (B, T), reward_next (B, T), reset state first
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]
 
 
 def load_all_series(folder: Path, exp: Experiment) -> list[dict[str, np.ndarray]]:
-    """Every valid series file in `folder` (invalid ones skipped and counted on stderr)."""
+    """Every valid series file in `folder` (invalid ones skipped and counted on stderr; a folder
+    without a valid one is refused in one line)."""
+    paths = list_npz(folder)
+    if not paths:
+        raise StageError(f"no series files in {folder}/ (made by: series.py)")
+
+    def read(path: Path) -> dict[str, np.ndarray]:
+        return read_series(path, exp.z_size, exp.action_size)
+
+    require_one_valid(paths, read, folder, "series", "series.py")
     episodes, skips = [], SkipCounter()
-    for path in list_npz(folder):
+    for path in paths:
         try:
-            episodes.append(read_series(path, exp.z_size, exp.action_size))
+            episodes.append(read(path))
         except DataFileError as err:
             skips.skip(path, err)
-    if not episodes:
-        raise StageError(f"no series files in {folder}/ (made by: series.py)")
     print(f"{folder}: {len(episodes)} episodes, {sum(len(e['mu']) for e in episodes)} frames, "
           f"{skips.count} bad files skipped", flush=True)
     return episodes
@@ -178,10 +192,10 @@ def evaluate(exp: Experiment, rnn_path: str, series: Path) -> None:
 
 def _parser(exp_name: str):
     parser = base_parser("train M (MDN-RNN) on series/", exp_name)
-    parser.add_argument("--steps", dest="rnn_steps", type=int, default=None,
+    parser.add_argument("--steps", dest="rnn_steps", type=positive_int, default=None,
                         help="optimiser steps (default: the preset's)")
-    parser.add_argument("--batch-size", dest="rnn_batch_size", type=int, default=None)
-    parser.add_argument("--seq-len", dest="rnn_seq_len", type=int, default=None,
+    parser.add_argument("--batch-size", dest="rnn_batch_size", type=positive_int, default=None)
+    parser.add_argument("--seq-len", dest="rnn_seq_len", type=positive_int, default=None,
                         help="input steps per sequence")
     parser.add_argument("--series", default=None, help="series folder (default: series)")
     parser.add_argument("--out", default=None, help="M weight file (default: the experiment's)")
@@ -210,8 +224,9 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if args.init and not Path(args.init).is_file():
         raise StageError(f"{args.init}: no such M weight file for --init (made by: rnn_train.py)")
     args.init_digest = file_digest(args.init) if args.init else None
-    if (out.is_file() and not checkpoint.exists() and read_config(out).get("steps") == args.rnn_steps
-            and read_config(out).get("init") == args.init_digest):
+    config = None if checkpoint.exists() else existing_output_config(out)  # None: must train
+    if (config is not None and config.get("steps") == args.rnn_steps
+            and config.get("init") == args.init_digest):
         print(f"{out}: already trained for {args.rnn_steps} steps; nothing to do", flush=True)
         return
     episodes = load_all_series(Path(args.series or exp.series_dir), exp)

@@ -19,12 +19,14 @@ from worldmodels.data import (
     SkipCounter,
     iter_episodes,
     list_npz,
+    read_episode,
     read_series,
+    require_one_valid,
     write_initial_z,
     write_series,
 )
 from worldmodels.fileio import atomic_write_text, file_digest
-from worldmodels.stages.common import StageError, base_parser, parse, write_settings
+from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
 from worldmodels.vae import VAE
 from worldmodels.weights import load_weights
 
@@ -51,8 +53,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--series", default=None, help="output folder (default: series)")
     parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
     parser.add_argument("--initial-z", default=None, help="initial_z file (default: the experiment's)")
-    parser.add_argument("--initial-z-count", type=int, default=1000)
-    parser.add_argument("--batch-size", type=int, default=1000, help="frames per V call")
+    parser.add_argument("--initial-z-count", type=positive_int, default=1000)
+    parser.add_argument("--batch-size", type=positive_int, default=1000, help="frames per V call")
     args, exp, _ = parse(parser, argv, exp_name)
     record, series = Path(args.record or exp.record_dir), Path(args.series or exp.series_dir)
     vae_path = Path(args.vae or exp.vae_path)
@@ -60,6 +62,8 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     paths = list_npz(record)
     if not paths:
         raise StageError(f"no episode files in {record}/ (made by: extract.py)")
+    require_one_valid(paths, lambda p: read_episode(p, exp.action_size), record, "episode",
+                      "extract.py")
     series.mkdir(parents=True, exist_ok=True)
     write_settings(series / "settings.json", exp, args)
     stamp, vae_id = series / "vae.sha256", file_digest(vae_path)

@@ -17,24 +17,31 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.data import iter_episodes, list_npz
+from worldmodels.data import SkipCounter, iter_episodes, list_npz, read_episode, require_one_valid
 from worldmodels.experiments import Experiment
-from worldmodels.stages.common import StageError, base_parser, parse, write_settings
+from worldmodels.stages.common import (
+    StageError,
+    base_parser,
+    existing_output_config,
+    parse,
+    positive_int,
+    write_settings,
+)
 from worldmodels.vae import VAE
-from worldmodels.weights import read_config, save_weights
+from worldmodels.weights import save_weights
 
 
 def _parser(exp_name: str):
     parser = base_parser("train V (ConvVAE) on record/", exp_name)
-    parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
-    parser.add_argument("--batch-size", dest="vae_batch_size", type=int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default: the preset's")
+    parser.add_argument("--batch-size", dest="vae_batch_size", type=positive_int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None, help="default: 1e-4")
     parser.add_argument("--record", default=None, help="episode folder (default: record)")
     parser.add_argument("--out", default=None, help="V weight file (default: the experiment's)")
-    parser.add_argument("--max-episodes", dest="vae_episodes", type=int, default=None,
+    parser.add_argument("--max-episodes", dest="vae_episodes", type=positive_int, default=None,
                         help="use the first N episode files by name (default: the preset's; "
                         "the reference used 10k)")
-    parser.add_argument("--buffer-frames", type=int, default=20000,
+    parser.add_argument("--buffer-frames", type=positive_int, default=20000,
                         help="frames held in the shuffle buffer (bounds memory)")
     parser.add_argument("--tensorboard", default="tb/vae", help="TensorBoard log folder")
     return parser
@@ -50,22 +57,25 @@ def save_reconstructions(path: Path, vae: VAE, frames: np.ndarray) -> None:
     Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
 
 
-def sample_frames(paths: list[Path], count: int) -> np.ndarray:
-    """`count` frames spread over the first valid episodes in `paths`, (count, 64, 64, 3) uint8."""
-    from worldmodels.data import SkipCounter
-
+def sample_frames(paths: list[Path], count: int, skips: SkipCounter) -> np.ndarray | None:
+    """Up to `count` frames spread over the first valid episodes in `paths`, (n, 64, 64, 3) uint8;
+    None when no file is valid any more. Invalid files go to `skips`."""
     frames = []
-    for _, episode in iter_episodes(paths, SkipCounter()):
+    for _, episode in iter_episodes(paths, skips):
         obs = episode["obs"]
         frames.extend(obs[np.linspace(0, len(obs) - 1, 2).astype(int)])
         if len(frames) >= count:
             break
-    return np.stack(frames[:count])
+    return np.stack(frames[:count]) if frames else None
 
 
 def already_trained(out: Path, epochs: int, checkpoint: Path) -> bool:
-    """True when `out` holds V trained for `epochs` epochs and no run is in progress."""
-    return out.is_file() and not checkpoint.exists() and read_config(out).get("epochs") == epochs
+    """True when `out` holds V trained for `epochs` epochs and no run is in progress; a damaged
+    `out` is refused with one line (StageError)."""
+    if checkpoint.exists():
+        return False
+    config = existing_output_config(out)
+    return config is not None and config.get("epochs") == epochs
 
 
 def main(exp_name: str, argv: list[str] | None = None) -> None:
@@ -82,6 +92,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if already_trained(out, args.epochs, checkpoint):
         print(f"{out}: already trained for {args.epochs} epochs; nothing to do", flush=True)
         return
+    require_one_valid(paths, read_episode, record, "episode", "extract.py")
     write_settings(out.with_name("vae_train.settings.json"), exp, args)
     train(exp, args, paths, out, checkpoint)
 
@@ -122,6 +133,14 @@ def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path)
                     f"{k} {v:.4f}" for k, v in (logs or {}).items()), flush=True)
 
         def on_epoch_end(self, epoch, logs=None):
+            # Raised here, outside tf.data, an error stays one line.
+            if stream.epoch_episodes == 0:
+                raise StageError(f"epoch {epoch + 1} met no valid episode file ("
+                                 f"{stream.skips.count} skipped as invalid); the same command "
+                                 "resumes after the last finished epoch")
+            if stream.epoch_batches == 0:
+                raise StageError(f"the valid episodes hold fewer frames than one batch of "
+                                 f"{args.vae_batch_size}; lower --batch-size")
             if not all(math.isfinite(v) for v in (logs or {}).values()):
                 return  # TerminateOnNaN stops the run; never checkpoint a NaN state
             save_training_checkpoint(checkpoint, model, optimizer, {"epoch": epoch + 1})
@@ -141,7 +160,9 @@ def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path)
     save_weights(out, "vae", exp, weights, extra={"epochs": args.epochs, "seed": args.seed})
     checkpoint.unlink(missing_ok=True)
     vae = VAE(weights, exp.z_size)
-    save_reconstructions(out.with_name("vae_reconstructions.png"), vae, sample_frames(paths, 8))
+    frames = sample_frames(paths, 8, stream.skips)
+    if frames is not None:
+        save_reconstructions(out.with_name("vae_reconstructions.png"), vae, frames)
     print(f"{out}: V trained for {args.epochs} epochs in {time.perf_counter() - start:.0f}s on "
           f"{len(paths) - stream.skips.count} episodes ({stream.skips.count} bad files skipped)",
           flush=True)
