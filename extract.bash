@@ -7,12 +7,17 @@
 # has, names the ones that failed and exits non-zero if any did. Re-running tops every worker up to
 # the requested count (extract.py resumes). No X server needed. Each worker logs to
 # EXPERIMENT/logs/extract.<seed>.log. Extra flags after -- go to every extract.py (e.g. --preset).
+# Counts must be whole numbers >= 1 and the preset must exist; otherwise one line, exit status 2,
+# and no worker is started.
 #   PYTHON=...            python to use (default: .venv/bin/python beside this script, else python3)
 #   EXTRACT_SEED_OFFSET   first seed (default 0), to give several nodes distinct seeds
 #   EXTRACT_TOTAL_WORKERS workers over all nodes, to split the preset's total (default: WORKERS)
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launcher=extract.bash
+# shellcheck source=launcher_checks.bash
+source "$here/launcher_checks.bash"
 usage() { echo "usage: bash extract.bash carracing|doomrnn [WORKERS] [EPISODES_PER_WORKER] [-- flags]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 experiment=$1; shift
@@ -21,9 +26,16 @@ workers=$(nproc); per_worker=""
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then workers=$1; shift; fi
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then per_worker=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
+require_count WORKERS "$workers"
+[ -z "$per_worker" ] || require_count EPISODES_PER_WORKER "$per_worker"
+offset=${EXTRACT_SEED_OFFSET:-0}
+require_count EXTRACT_SEED_OFFSET "$offset" 0
+all_workers=${EXTRACT_TOTAL_WORKERS:-$workers}
+require_count EXTRACT_TOTAL_WORKERS "$all_workers"
 python=${PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=python3
-offset=${EXTRACT_SEED_OFFSET:-0}
+preset=$(preset_from_args paper "$@")
+preset_value "$python" "$experiment" "$preset" || exit 2
 folder=$here/$experiment
 record=$folder/record
 prev=""
@@ -34,14 +46,7 @@ done
 mkdir -p "$folder/logs"
 
 if [ -z "$per_worker" ]; then  # the preset's total, split over the workers
-  total=$("$python" -c "
-import sys
-from worldmodels.experiments import get_experiment
-preset = 'paper'
-args = sys.argv[1:]
-if '--preset' in args: preset = args[args.index('--preset') + 1]
-print(get_experiment('$experiment').preset(preset).extract_episodes)" "$@") || exit 2
-  all_workers=${EXTRACT_TOTAL_WORKERS:-$workers}
+  total=$(preset_value "$python" "$experiment" "$preset" extract_episodes) || exit 2
   per_worker=$(( (total + all_workers - 1) / all_workers ))
 fi
 

@@ -12,6 +12,9 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launcher=gpu_jobs.bash
+# shellcheck source=launcher_checks.bash
+source "$here/launcher_checks.bash"
 usage() { echo "usage: bash gpu_jobs.bash carracing|doomrnn [--preset P] [--predict-reward]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 experiment=$1; shift
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
 done
 python=${PYTHON:-$here/.venv/bin/python}
 [ -x "$python" ] || python=python3
+preset_value "$python" "$experiment" "$preset" || exit 2
 folder=$here/$experiment
 mkdir -p "$folder/logs"
 

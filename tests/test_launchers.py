@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -13,7 +15,7 @@ def checkout(tmp: Path) -> Path:
     """A copy of the bash launchers and doomrnn's entry scripts."""
     root = tmp / "wm"
     (root / "doomrnn").mkdir(parents=True)
-    for name in ("extract.bash", "gpu_jobs.bash"):
+    for name in ("extract.bash", "gpu_jobs.bash", "launcher_checks.bash"):
         shutil.copy(ROOT / name, root / name)
     for script in (ROOT / "doomrnn").glob("*.py"):
         shutil.copy(script, root / "doomrnn" / script.name)
@@ -93,3 +95,121 @@ def test_reproduce_shipped_c_refuses_without_its_python_in_one_line(tmp_path):
     has_avx512 = "avx512f" in Path("/proc/cpuinfo").read_text().split()
     assert ("Python 3.12" if has_avx512 else "AVX-512") in proc.stderr
     assert not venv.exists() and not (tmp_path / "log").exists()
+
+
+# --- launchers check their input before anything runs and never execute argument text -----------
+
+def injection(marker: Path) -> str:
+    """A value that bash arithmetic would execute: the subscript runs `touch marker`."""
+    return f"PATH[$(touch {marker})]"
+
+
+def one_line_refusal(out: subprocess.CompletedProcess, message: str) -> None:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["{inject}", "1"], {}, "WORKERS must be a whole number from 1 to 999999999, got 'PATH[$("),
+    (["2", "{inject}"], {}, "EPISODES_PER_WORKER must be a whole number from 1"),
+    (["0"], {}, "WORKERS must be a whole number from 1 to 999999999, got '0'"),
+    (["2", "-1"], {}, "EPISODES_PER_WORKER must be a whole number from 1 to 999999999, got '-1'"),
+    (["2", "1"], {"EXTRACT_SEED_OFFSET": "{inject}"}, "EXTRACT_SEED_OFFSET must be a whole number"),
+    (["2"], {"EXTRACT_TOTAL_WORKERS": "0"}, "EXTRACT_TOTAL_WORKERS must be a whole number from 1"),
+    (["2", "1", "--", "--preset", "bogus"], {}, "unknown preset 'bogus' for doomrnn; known: paper"),
+    (["2", "--", "--preset=bogus"], {}, "unknown preset 'bogus' for doomrnn"),
+])
+def test_extract_refuses_bad_numbers_and_presets_before_starting_a_worker(tmp_path, args, env,
+                                                                          message):
+    root = checkout(tmp_path)
+    marker = tmp_path / "executed"
+    args = [a.replace("{inject}", injection(marker)) for a in args]
+    env = {k: v.replace("{inject}", injection(marker)) for k, v in env.items()}
+    out = subprocess.run(["bash", str(root / "extract.bash"), "doomrnn", *args],
+                         capture_output=True, text=True, cwd=root.parent, timeout=60,
+                         env={**os.environ, "PYTHON": sys.executable, **env})
+    one_line_refusal(out, f"extract.bash: {message}")
+    assert not marker.exists()
+    assert not (root / "doomrnn" / "logs").exists()  # made only once workers are about to start
+
+
+def slurm_checkout(tmp: Path) -> tuple[Path, Path]:
+    """checkout() plus slurm/, and a fake sbatch on a folder for PATH that records its calls."""
+    root = checkout(tmp)
+    shutil.copytree(ROOT / "slurm", root / "slurm")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "sbatch"
+    fake.write_text(f'#!/bin/bash\necho "$*" >> {tmp / "sbatch_calls"}\necho 4242\n')
+    fake.chmod(0o755)
+    return root, bin_dir
+
+
+def submit(root: Path, bin_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {"PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PRESET": "smoke", "GPU_GRES": ""}
+    return subprocess.run(["bash", str(root / "slurm" / "submit"), "doomrnn", *args],
+                          capture_output=True, text=True, cwd=root, timeout=60,
+                          env={**os.environ, **base, **env})
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--preset", "bogus"], {}, "unknown preset 'bogus' for doomrnn; known: paper, small, smoke"),
+    ([], {"PRESET": "tiny"}, "unknown preset 'tiny' for doomrnn"),
+    ([], {"EXTRACT_TASKS": "{inject}"}, "EXTRACT_TASKS must be a whole number from 1"),
+    ([], {"EXTRACT_CPUS": "0"}, "EXTRACT_CPUS must be a whole number from 1 to 999999999, got '0'"),
+    ([], {"GPU_CPUS": "-4"}, "GPU_CPUS must be a whole number from 1"),
+    ([], {"TRAIN_TASKS": "1"}, "TRAIN_TASKS must be a whole number from 2 to 999999999, got '1'"),
+    (["--preset"], {}, "--preset needs a value"),
+])
+def test_submit_refuses_bad_input_before_calling_sbatch(tmp_path, args, env, message):
+    root, bin_dir = slurm_checkout(tmp_path)
+    marker = tmp_path / "executed"
+    env = {k: v.replace("{inject}", injection(marker)) for k, v in env.items()}
+    one_line_refusal(submit(root, bin_dir, *args, **env), f"submit: {message}")
+    assert not (tmp_path / "sbatch_calls").exists() and not marker.exists()
+
+
+def test_submit_with_good_input_calls_sbatch_three_times(tmp_path):
+    """The same fake sbatch is reached when the input is good (so the refusals above are real)."""
+    root, bin_dir = slurm_checkout(tmp_path)
+    out = submit(root, bin_dir, EXTRACT_TASKS="2", EXTRACT_CPUS="1", TRAIN_TASKS="3")
+    assert out.returncode == 0, out.stderr
+    calls = (tmp_path / "sbatch_calls").read_text().splitlines()
+    assert len(calls) == 3 and "--array=0-1" in calls[0] and "--ntasks=3" in calls[2]
+
+
+@pytest.mark.parametrize(("experiment", "env", "message"), [
+    ("doomrnn", {"PRESET": "smoke').population); open('{marker}', 'w'); print(g('doomrnn')"
+                           ".preset('smoke"}, "unknown preset"),
+    ("doomrnn').population); open('{marker}', 'w'); print(g('doomrnn", {"PRESET": "smoke"},
+     "unknown experiment"),
+    ("doomrnn", {"SLURM_NTASKS": "{inject}"},
+     "the number of tasks (--ntasks) must be a whole number from 2"),
+])
+def test_train_sbatch_never_runs_its_arguments_as_code(tmp_path, experiment, env, message):
+    """Values that were pasted into a `python -c` string (and would have created the marker) or
+    into bash arithmetic reach Python only as arguments: refused in one line, nothing run."""
+    root, _ = slurm_checkout(tmp_path)
+    marker = tmp_path / "executed"
+
+    def fill(text: str) -> str:
+        return text.replace("{marker}", str(marker)).replace("{inject}", injection(marker))
+
+    out = subprocess.run(["bash", str(root / "slurm" / "train.sbatch"), fill(experiment)],
+                         capture_output=True, text=True, cwd=root, timeout=60,
+                         env={**os.environ, "WM_ROOT": str(root), "PYTHON": sys.executable,
+                              **{k: fill(v) for k, v in env.items()}})
+    one_line_refusal(out, f"train.sbatch: {message}")
+    assert not marker.exists()
+
+
+def test_extract_sbatch_checks_its_slurm_numbers(tmp_path):
+    root, _ = slurm_checkout(tmp_path)
+    marker = tmp_path / "executed"
+    out = subprocess.run(["bash", str(root / "slurm" / "extract.sbatch"), "doomrnn"],
+                         capture_output=True, text=True, cwd=root, timeout=60,
+                         env={**os.environ, "WM_ROOT": str(root), "PYTHON": sys.executable,
+                              "SLURM_CPUS_PER_TASK": injection(marker)})
+    one_line_refusal(out, "extract.sbatch: SLURM_CPUS_PER_TASK must be a whole number from 1")
+    assert not marker.exists() and not (root / "doomrnn" / "logs").exists()

@@ -30,7 +30,7 @@ def checkout(tmp: Path) -> Path:
     """A copy of the launch scripts and doomrnn's entry scripts (the jobs write data there)."""
     root = tmp / "wm"
     (root / "doomrnn").mkdir(parents=True)
-    for name in ("extract.bash", "gpu_jobs.bash"):
+    for name in ("extract.bash", "gpu_jobs.bash", "launcher_checks.bash"):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "slurm", root / "slurm")
     for script in (ROOT / "doomrnn").glob("*.py"):

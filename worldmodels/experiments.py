@@ -210,3 +210,35 @@ def get_experiment(name: str) -> Experiment:
         raise ValueError(
             f"unknown experiment {name!r}; known: {', '.join(EXPERIMENT_NAMES)}"
         ) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m worldmodels.experiments EXPERIMENT PRESET [FIELD]``, for the bash launchers.
+
+    Prints the preset's FIELD (e.g. ``extract_episodes``, ``population``), or with no FIELD only
+    checks that EXPERIMENT and PRESET exist. Values arrive as arguments, never pasted into code.
+    An unknown name or field ends in one line on stderr and exit status 2.
+    """
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        print("usage: python -m worldmodels.experiments EXPERIMENT PRESET [FIELD]", file=sys.stderr)
+        return 2
+    try:
+        preset = get_experiment(args[0]).preset(args[1])
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if len(args) == 3:
+        fields = [f.name for f in dataclasses.fields(Preset) if f.name != "name"]
+        if args[2] not in fields:
+            print(f"error: unknown preset field {args[2]!r}; known: {', '.join(fields)}",
+                  file=sys.stderr)
+            return 2
+        print(getattr(preset, args[2]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
