@@ -68,7 +68,7 @@ def test_model_shares_real_tracks_between_worker_processes(pipeline):
     assert sorted(again.stdout.splitlines()[:-1]) == sorted(first.stdout.splitlines()[:-1])
     assert "carracing: 5 episodes, mean" in first.stdout
     bad = run(folder, *args, "--workers", "0", check=False)
-    assert bad.returncode == 2 and "--workers and --batch must be at least 1" in bad.stderr
+    assert bad.returncode == 2 and "argument --workers: must be at least 1, got 0" in bad.stderr
 
 
 def test_drive_and_dream_play_refuse_without_a_display(pipeline):

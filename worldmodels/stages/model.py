@@ -31,7 +31,13 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DEATH_MODES, DreamEnv
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import CONTROLLER_MODES, Experiment, get_experiment
-from worldmodels.stages.common import StageError, episode_seed, standard_error
+from worldmodels.stages.common import (
+    OneLineParser,
+    StageError,
+    episode_seed,
+    positive_int,
+    standard_error,
+)
 from worldmodels.stages.train import load_dream, load_rnn, load_vae
 from worldmodels.video import Viewer, has_display, side_by_side
 
@@ -56,11 +62,11 @@ def load_controller_params(path: str | Path, num_params: int) -> np.ndarray:
 
 def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     """Parse `[ENV] MODE FILE [SEED]` and the flags."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=f"{exp.name}: play a controller ({exp.real_env_name} = real game, "
                     f"{exp.dream_env_name} = dream)")
     parser.add_argument("words", nargs="+", metavar="[ENV] render|norender FILE [SEED]")
-    parser.add_argument("--episodes", type=int, default=100, help="episodes for norender")
+    parser.add_argument("--episodes", type=positive_int, default=100, help="episodes for norender")
     parser.add_argument("--record", default=None, help="video file for render (mp4 or gif)")
     parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
     parser.add_argument("--temperature-max", type=float, default=None,
@@ -71,11 +77,11 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--death-logit", type=float, default=0.0,
                         help="threshold death's done-logit cut-off (as in train.py)")
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
-    parser.add_argument("--batch", type=int, default=8, help="real games played in lockstep")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--batch", type=positive_int, default=8, help="real games played in lockstep")
+    parser.add_argument("--workers", type=positive_int, default=1,
                         help="real game, norender: processes sharing the episodes, one per core "
                         "(each draws its own z noise, so scores depend on this, as on --batch)")
-    parser.add_argument("--max-frames", type=int, default=None)
+    parser.add_argument("--max-frames", type=positive_int, default=None)
     parser.add_argument("--action-runs", action="store_true",
                         help="real game, norender: also print, per episode, the median length "
                         "of runs of the same action and the length of the last run")
@@ -92,8 +98,6 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     tau = exp.temperature if args.temperature is None else args.temperature
     if args.temperature_max is not None and not args.temperature_max >= tau:
         parser.error(f"--temperature-max must be >= the temperature {tau}")
-    if args.workers < 1 or args.batch < 1:
-        parser.error("--workers and --batch must be at least 1")
     words = list(args.words)
     args.env = words.pop(0) if words[0] in (exp.real_env_name, exp.dream_env_name) else \
         exp.real_env_name

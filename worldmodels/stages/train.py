@@ -26,7 +26,7 @@ from worldmodels.data import DataFileError, read_initial_z
 from worldmodels.dream import DEATH_MODES, DreamBatch
 from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, get_experiment
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import episode_seed
+from worldmodels.stages.common import OneLineParser, episode_seed, non_negative_int, positive_int
 from worldmodels.vae import VAE
 from worldmodels.weights import ModelFileError, load_weights, with_file_heads
 
@@ -134,9 +134,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rnn", default=None, help="M weight file (default: the experiment's)")
     parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
     parser.add_argument("--initial-z", default=None, help="initial_z (default: the experiment's)")
-    parser.add_argument("--envs", type=int, default=8,
+    parser.add_argument("--envs", type=positive_int, default=8,
                         help="real environments each worker steps in lockstep")
-    parser.add_argument("--stop-after-negative", type=int, default=0, metavar="N",
+    parser.add_argument("--stop-after-negative", type=non_negative_int, default=0, metavar="N",
                         help="real game, training only: end an episode after N consecutive steps "
                         "of negative reward (0: never; an attention agent for CarRacing used 20); "
                         "the evaluations every --eval_steps use the full rules")
@@ -159,7 +159,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     from estool.trainer import main as estool_main
 
     exp = get_experiment(exp_name)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = OneLineParser(add_help=False)
     pre.add_argument("--preset", choices=PRESET_NAMES, default="paper")
     known, _ = pre.parse_known_args(argv)
 
