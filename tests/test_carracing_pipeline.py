@@ -11,6 +11,8 @@ from pipeline_helpers import copy_scripts, run_script
 from worldmodels.experiments import CARRACING
 from worldmodels.weights import load_weights, read_config
 
+pytestmark = pytest.mark.pipeline
+
 run = run_script
 
 

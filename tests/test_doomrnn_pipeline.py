@@ -16,6 +16,8 @@ from pipeline_helpers import ROOT, copy_scripts, run_script
 from worldmodels.experiments import DOOMRNN
 from worldmodels.weights import load_weights, read_config
 
+pytestmark = pytest.mark.pipeline
+
 
 def run(folder: Path, script: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run doomrnn/<script> copied into `folder`, from another directory (as a user might)."""

@@ -25,6 +25,8 @@ from worldmodels.data import write_episode, write_series
 from worldmodels.experiments import DOOMRNN
 from worldmodels.weights import read_config
 
+pytestmark = pytest.mark.pipeline
+
 
 def run(folder: Path, script: str, *args: str, limit: int | None = None) -> subprocess.CompletedProcess:
     """doomrnn/<script> in `folder`, from `folder`; with `limit`, no file it writes may exceed that

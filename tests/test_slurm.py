@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from slurm_cluster import missing_reason, start_cluster
 
+pytestmark = pytest.mark.slurm
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
