@@ -9,7 +9,7 @@
 # the same numpy (it bundles the OpenBLAS whose LAPACK pycma's eigendecomposition uses; numpy
 # 2.5.2 needs Python >= 3.12), the same OpenBLAS kernel (SkylakeX, forced here), the same BLAS
 # threads per process (2) and the same split of the population (8 workers x 8 candidates).
-# Those are the settings of the machine that evolved it (README, rounds 11 and 18). It takes
+# Those are the settings of the machine that evolved it (docs/reproducibility.md). It takes
 # ~6 minutes on 16 cores and 66 minutes on 2; re-running resumes from the checkpoint.
 # Environment: PYTHON312 (default python3.12), REPRO_VENV (default .venv-repro beside this repo's
 # .venv).

@@ -107,7 +107,7 @@ def blas_info() -> dict[str, Any]:
     The kernel is the CPU architecture OpenBLAS chose (``OPENBLAS_CORETYPE`` overrides it). A
     chaotic problem such as a dream rollout gives the same floats, hence the same ES run, only
     with the same kernel, the same threads per process and the same split of the population
-    over workers (README, round 18).
+    over workers (docs/reproducibility.md).
     """
     from threadpoolctl import threadpool_info
 

@@ -165,32 +165,11 @@ DOOMRNN = Experiment(
     initial_z_path="tf_models/initial_z.npz",
     presets={
         "paper": Preset("paper", 12800, 10, 100, 24400, 100, 499, 64, 16, 1800, 25),
-        # small: one 2-core CPU machine, where V trains at ~370 frames/s, M at ~6k time steps/s
-        # and extraction records ~600 frames/s per worker. Settings and why (see README):
-        # - 2000 episodes (~650k frames, ~12 min). The first small run recorded 300 and its M
-        #   memorised the deaths: teacher-forced on its own episodes the done logit was > 0 at
-        #   94% of deaths, on 60 unseen episodes at 37%, so in the dream almost nothing died
-        #   and any moving controller survived. Data is cheap here; V and M time is not.
-        # - V on the first 300 episodes only (~95k frames), 3 epochs: V generalised fine (z NLL
-        #   on unseen episodes within 3% of seen), and V time grows with its frames.
-        # - M on 100 x 100-step windows for 600 steps (~10 passes over the data), the reference's
-        #   batch of 100 rows with shorter windows.
-        # - C: the paper's 64 candidates x 16 dream episodes, 100 generations (~39 min). Until
-        #   round 11 this was 32 x 8 for 200 generations (~6.5 s per generation); on the same M
-        #   and tau, 64 x 16 controllers scored ~55 steps more on fresh validation episodes
-        #   (README, round 11): fitness on 16 episodes is less noisy, so CMA-ES ranks better.
-        # - This M alone was exploited (holding MOVE_RIGHT survived 1960 dream steps, 161 real),
-        #   so the shipped agent came from iterative training rounds (README): 300-400 episodes
-        #   of the latest controller plus noise, 400 random episodes holding actions for 1-100
-        #   steps (extract.py --max-hold 100), M +300 steps from the previous M (--init) per round.
-        # - The agent shipped since round 11 needed more than these defaults (README, Results):
-        #   V on 1000 episodes (vae_train.py --max-episodes 1000; 43% lower reconstruction loss),
-        #   M 7500 steps (rnn_train.py --steps, resumed over rounds 7-9: longer training made the
-        #   dream as hard as the game) and C at tau 1.15 (train.py --temperature 1.15, the paper's
-        #   best). The defaults stay small so that one session runs the pipeline from nothing.
-        # - Round 14 (README) ran those settings from nothing in one session (2400 + 600 long-hold
-        #   random episodes, V on 1000, M 6000 steps, C 64 x 16 at tau 1.15): 1.8 h, but an M
-        #   of random episodes only gives a dream that is too kind (real ~850 on validation).
+        # small: one 2-core CPU machine (V trains at ~370 frames/s, M at ~6k time steps/s,
+        # extraction ~600 frames/s per worker): 2000 random episodes, V on the first 300 for 3
+        # epochs, M on 100 x 100-step windows for 600 steps, C with the paper's 64 x 16 dream
+        # episodes. The shipped agent needed more than these defaults and iterative training:
+        # docs/results/doomrnn.md says which settings and why.
         "small": Preset("small", 2000, 3, 100, 600, 100, 100, 64, 16, 100, 25, vae_episodes=300),
         "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
     },

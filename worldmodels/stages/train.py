@@ -128,7 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with M's calibrated done probability (sample)")
     parser.add_argument("--death-logit", type=float, default=0.0,
                         help="threshold death: die when the done logit is above this (0: the "
-                        "reference's; lower makes the dream harsher, see README)")
+                        "reference's; lower makes the dream harsher: docs/results/doomrnn.md)")
     parser.add_argument("--dream", action="store_true",
                         help="evolve in M's dream even if the experiment trains in the real env")
     parser.add_argument("--rnn", default=None, help="M weight file (default: the experiment's)")
