@@ -30,10 +30,10 @@ from worldmodels.vae import VAE  # noqa: E402
 from worldmodels.weights import init_weights  # noqa: E402
 
 
-def rate(exp, n_envs: int, steps: int, agent: Agent | None) -> tuple[float, float]:
+def rate(exp, n_envs: int, steps: int, agent: Agent | None, **env_kwargs) -> tuple[float, float]:
     """(environment steps/s, share of the time spent in the agent's act) over `steps` lockstep
-    steps of `n_envs` envs (agent None: random actions)."""
-    envs = [make_env(exp) for _ in range(n_envs)]
+    steps of `n_envs` envs made with `env_kwargs` (agent None: random actions)."""
+    envs = [make_env(exp, **env_kwargs) for _ in range(n_envs)]
     frames = np.stack([env.reset(seed=i)[0] for i, env in enumerate(envs)])
     rows = np.arange(n_envs)
     if agent is not None:

@@ -32,10 +32,11 @@ import multiprocessing  # noqa: E402
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
+from agent_overhead import rate as agent_rate  # noqa: E402 - the script beside this one
 
 from worldmodels.agent import Agent, run_episodes  # noqa: E402
 from worldmodels.controller import Controller, controller_spec  # noqa: E402
-from worldmodels.envs import env_action, make_env  # noqa: E402
+from worldmodels.envs import make_env  # noqa: E402
 from worldmodels.envs.carracing import MAX_STEPS, RENDERERS, CarRacing  # noqa: E402
 from worldmodels.experiments import CARRACING  # noqa: E402
 from worldmodels.mdnrnn import MDNRNN  # noqa: E402
@@ -82,28 +83,6 @@ def new_agent(rng: np.random.Generator) -> Agent:
     return Agent(EXP, VAE(init_weights("vae", EXP, rng), EXP.z_size),
                  MDNRNN(init_weights("rnn", EXP, rng), EXP),
                  Controller(spec, rng.standard_normal(spec.num_params) * 0.1), rng)
-
-
-def agent_rate(renderer: str, n_envs: int, steps: int, agent: Agent) -> tuple[float, float]:
-    """(env steps/s, the agent's share of the time) of `n_envs` envs in lockstep driven by `agent`
-    for `steps` steps each."""
-    envs = [make_env(EXP, renderer=renderer) for _ in range(n_envs)]
-    frames = np.stack([env.reset(seed=i)[0] for i, env in enumerate(envs)])
-    rows = np.arange(n_envs)
-    agent.reset(np.zeros(n_envs, np.int64))
-    acting = 0.0
-    start = time.perf_counter()
-    for _ in range(steps):
-        tick = time.perf_counter()
-        actions = env_action(EXP, agent.act(frames, rows))
-        acting += time.perf_counter() - tick
-        for i, (env, action) in enumerate(zip(envs, actions, strict=True)):
-            frame, _, terminated, truncated, _ = env.step(action)
-            frames[i] = env.reset()[0] if terminated or truncated else frame
-    elapsed = time.perf_counter() - start
-    for env in envs:
-        env.close()
-    return n_envs * steps / elapsed, acting / elapsed
 
 
 def best_rate(run, seconds: float) -> float:
@@ -245,8 +224,8 @@ def main() -> None:
     agent = new_agent(rng)
     print(f"whole agent (V + M + C) acting, {args.steps} steps per env")
     for n in (1, args.envs):
-        theirs, _ = agent_rate("gymnasium", n, args.steps, agent)
-        ours, share = agent_rate("fast", n, args.steps, agent)
+        theirs, _ = agent_rate(EXP, n, args.steps, agent, renderer="gymnasium")
+        ours, share = agent_rate(EXP, n, args.steps, agent, renderer="fast")
         print(f"  {n:2d} env(s): gymnasium {theirs:7.1f} steps/s, ours {ours:7.1f} steps/s "
               f"({ours / theirs:.2f}x); with ours the agent takes {share:.1%} of the time")
     encoder_section(rng)

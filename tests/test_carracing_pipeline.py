@@ -5,10 +5,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 from pipeline_helpers import copy_scripts, run_script
 
 from worldmodels.experiments import CARRACING
+from worldmodels.scores import read_scores
 from worldmodels.weights import load_weights, read_config
 
 pytestmark = pytest.mark.pipeline
@@ -64,13 +67,26 @@ def test_model_shares_real_tracks_between_worker_processes(pipeline):
     folder, _ = pipeline
     best = "log_dream/carracing.cma.1.4.best.json"
     args = ("model.py", "norender", best, "--episodes", "5", "--batch", "2", "--max-frames", "40")
-    first, again = (run(folder, *args, "--workers", "2") for _ in range(2))
+    first = run(folder, *args, "--workers", "2", "--scores", "scores.json")
+    again = run(folder, *args, "--workers", "2")
     lines = sorted(line for line in first.stdout.splitlines() if line.startswith("episode "))
     assert [line.split(":")[0] for line in lines] == [f"episode {i}" for i in range(5)]
+    scores = read_scores(folder / "scores.json")
+    printed = [float(line.split("reward ")[1]) for line in lines]
+    assert np.allclose(scores["scores"][best], printed, atol=0.005)
+    assert scores["seeds"][4] == [1_000_000, 4] and scores["references"] == {"paper": 906.0}
     assert sorted(again.stdout.splitlines()[:-1]) == sorted(first.stdout.splitlines()[:-1])
     assert "carracing: 5 episodes, mean" in first.stdout
     bad = run(folder, *args, "--workers", "0", check=False)
     assert bad.returncode == 2 and "argument --workers: must be at least 1, got 0" in bad.stderr
+
+
+def test_model_records_a_small_gif_of_every_other_frame(pipeline):
+    folder, _ = pipeline
+    run(folder, "model.py", "render", "log_dream/carracing.cma.1.4.best.json", "--record",
+        "drive.gif", "--max-frames", "10", "--video-every", "2", "--video-height", "64")
+    with Image.open(folder / "drive.gif") as gif:
+        assert gif.n_frames == 5 and gif.size[1] == 64
 
 
 def test_drive_and_dream_play_refuse_without_a_display(pipeline):

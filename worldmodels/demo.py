@@ -20,6 +20,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import DOOMRNN, EXPERIMENT_NAMES, get_experiment
 from worldmodels.mdnrnn import MDNRNN
+from worldmodels.scores import write_scores
 from worldmodels.stages.common import OneLineParser, episode_seed, positive_int, standard_error
 from worldmodels.stages.model import TEST_SEED_BASE, load_controller_params
 from worldmodels.vae import VAE
@@ -60,8 +61,10 @@ def random_policy_rewards(seeds: list[int], rng: np.random.Generator) -> np.ndar
     return np.asarray(rewards)
 
 
-def play_shipped(agent: Agent, episodes: int, seed: int, batch: int) -> None:
-    """Score the shipped agent and a random policy on the same real episodes; print both."""
+def play_shipped(agent: Agent, episodes: int, seed: int, batch: int,
+                 scores_path: str | None = None) -> None:
+    """Score the shipped agent and a random policy on the same real episodes; print both, and
+    write both per episode to `scores_path` when given (worldmodels.scores format)."""
     seeds = [episode_seed(TEST_SEED_BASE + seed, i) for i in range(episodes)]
     print(f"doomrnn: the shipped agent plays {episodes} real VizdoomTakeCover-v1 episodes "
           f"(skill 4, cap 2100 steps), {batch} at a time ...", flush=True)
@@ -78,6 +81,10 @@ def play_shipped(agent: Agent, episodes: int, seed: int, batch: int) -> None:
         env.close()
     rewards = np.asarray(rewards)
     random = random_policy_rewards(seeds, np.random.default_rng(seed))
+    if scores_path:
+        write_scores(scores_path, DOOMRNN.real_env_name, DOOMRNN.score_unit, seeds,
+                     {"shipped agent": rewards, "random policy": random},
+                     {"paper": DOOMRNN.paper_mean, "reference code": 973.0})
     print(f"shipped agent : {rewards.mean():7.1f} +/- {rewards.std():.1f} steps survived "
           f"(standard error {standard_error(rewards):.1f}; min {rewards.min():.0f}, "
           f"max {rewards.max():.0f})")
@@ -112,12 +119,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--episodes", type=positive_int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=positive_int, default=8, help="games played in lockstep")
+    parser.add_argument("--scores", default=None, metavar="FILE",
+                        help="also write both players' per-episode scores to FILE (JSON; plot "
+                        "with python -m worldmodels.scores FILE --out fig.png)")
     parser.add_argument("--untrained", action="store_true",
                         help="play untrained agents in both games even if an agent is shipped")
     args = parser.parse_args(argv)
     agent = None if args.untrained else shipped_agent(np.random.default_rng(args.seed))
     if agent is not None:
-        play_shipped(agent, args.episodes, args.seed, args.batch)
+        play_shipped(agent, args.episodes, args.seed, args.batch, args.scores)
         return
     episodes = min(args.episodes, 4)
     for name in EXPERIMENT_NAMES:

@@ -77,6 +77,8 @@ class Experiment:
     dream_env_name: str = "dream"  # ... and for the dream
     train_in_dream: bool = False  # C is evolved inside M's dream (else in the real environment)
     es_seed_start: int = 0  # the reference's seed_start for train.py
+    score_unit: str = "score"  # what a real episode's total reward measures
+    paper_mean: float = 0.0  # the paper's 100-episode mean of its full agent in the real game
     # Where the pipeline reads and writes, relative to the experiment's folder.
     record_dir: str = "record"
     series_dir: str = "series"
@@ -123,6 +125,7 @@ CARRACING = Experiment(
     extract_policy="cauchy_controller",
     real_env_name="carracing",
     dream_env_name="carracingrnn",
+    paper_mean=906.0,
     presets={
         "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
         # small: one 2-core CPU machine. V trains at ~370 frames/s, so 100 episodes and 3 V
@@ -156,6 +159,8 @@ DOOMRNN = Experiment(
     train_in_dream=True,
     real_env_name="doomreal",
     dream_env_name="doomrnn",
+    score_unit="steps survived",
+    paper_mean=1092.0,
     es_seed_start=111,
     # Skill 4 is VizdoomTakeCover-v1's own setting; its random-policy score (207 +/- 86 over 100
     # episodes) matches the paper's random baseline (210 +/- 108), while skill 5 gives 71 +/- 25.

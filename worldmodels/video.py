@@ -18,9 +18,9 @@ def panel(image: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((width, height), resample))
 
 
-def side_by_side(*images: np.ndarray) -> np.ndarray:
-    """Images scaled to one height and joined left to right, (PANEL_HEIGHT, W, 3) uint8."""
-    return np.concatenate([panel(i) for i in images], axis=1)
+def side_by_side(*images: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
+    """Images scaled to `height` rows and joined left to right, (height, W, 3) uint8."""
+    return np.concatenate([panel(i, height) for i in images], axis=1)
 
 
 def has_display() -> bool:
@@ -29,23 +29,31 @@ def has_display() -> bool:
 
 
 class Viewer:
-    """Collects frames into `record` (mp4 or gif, by suffix) or shows them in a pygame window."""
+    """Collects frames into `record` (mp4 or gif, by suffix) or shows them in a pygame window.
 
-    def __init__(self, record: str | None, fps: int = 30):
-        self.record, self.fps = record, fps
+    A recording keeps every `every`-th frame and plays at fps / every, so it still runs in real
+    time; `height` is the panel height that callers pass to :func:`side_by_side`."""
+
+    def __init__(self, record: str | None, fps: int = 30, height: int = PANEL_HEIGHT,
+                 every: int = 1):
+        self.record, self.fps, self.height, self.every = record, fps, height, every
+        self.shown = 0
         self.writer = self.window = None
         if record:
             import imageio.v2 as imageio
 
             Path(record).parent.mkdir(parents=True, exist_ok=True)
-            kwargs = {"duration": 1000 / fps, "loop": 0} if record.endswith(".gif") else \
-                {"fps": fps, "macro_block_size": 1}
+            rate = fps / every
+            kwargs = {"duration": 1000 / rate, "loop": 0} if record.endswith(".gif") else \
+                {"fps": rate, "macro_block_size": 1}
             self.writer = imageio.get_writer(record, **kwargs)
 
     def show(self, frame: np.ndarray) -> None:
         """Add one RGB frame (H, W, 3) uint8."""
         if self.writer is not None:
-            self.writer.append_data(frame)
+            if self.shown % self.every == 0:
+                self.writer.append_data(frame)
+            self.shown += 1
             return
         import pygame
 

@@ -31,6 +31,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DEATH_MODES, DreamEnv
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import CONTROLLER_MODES, Experiment, get_experiment
+from worldmodels.scores import write_scores
 from worldmodels.stages.common import (
     OneLineParser,
     StageError,
@@ -68,6 +69,14 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("words", nargs="+", metavar="[ENV] render|norender FILE [SEED]")
     parser.add_argument("--episodes", type=positive_int, default=100, help="episodes for norender")
     parser.add_argument("--record", default=None, help="video file for render (mp4 or gif)")
+    parser.add_argument("--video-height", type=positive_int, default=256,
+                        help="render: height of each panel of the video, in pixels")
+    parser.add_argument("--video-every", type=positive_int, default=1,
+                        help="render: keep every N-th frame in the video (it still plays in real "
+                        "time; smaller GIFs)")
+    parser.add_argument("--scores", default=None, metavar="FILE",
+                        help="real game, norender: also write each episode's seed and score to "
+                        "FILE (JSON; python -m worldmodels.scores FILE --out fig.png plots it)")
     parser.add_argument("--temperature", type=float, default=None, help="dream temperature")
     parser.add_argument("--temperature-max", type=float, default=None,
                         help="dream: each episode's tau uniform in [--temperature, this] (as in "
@@ -104,6 +113,8 @@ def parse_args(exp: Experiment, argv: list[str] | None) -> argparse.Namespace:
     if len(words) not in (2, 3) or words[0] not in ("render", "norender"):
         parser.error("expected [ENV] render|norender FILE [SEED]")
     args.mode, args.file = words[0], words[1]
+    if len(words) == 3 and not words[2].isdigit():
+        parser.error(f"SEED must be a whole number >= 0, got {words[2]!r}")
     args.seed = int(words[2]) if len(words) == 3 else 0
     return args
 
@@ -130,13 +141,16 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
             rewards = play_real_parallel(
                 args.workers, exp, spec, params, seeds, args.batch, args.max_frames, args.vae,
                 args.rnn, args.action_runs, args.z_mode)
+        if args.scores and not dream:
+            write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
+                         {"paper": exp.paper_mean})
         print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
               f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
               f"{rewards.min():.2f}, max {rewards.max():.2f}) in "
               f"{time.perf_counter() - start:.0f}s", flush=True)
         return
     record = args.record or (None if has_display() else f"videos/{args.env}.{args.seed}.mp4")
-    viewer = Viewer(record)
+    viewer = Viewer(record, height=args.video_height, every=args.video_every)
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if dream:
         total = render_dream(exp, spec, params, seed, temperature, viewer, args.vae, args.rnn,
@@ -256,7 +270,7 @@ def render_real(exp: Experiment, spec, params: np.ndarray, seed: int, viewer: Vi
     total, rows = 0.0, np.zeros(1, np.int64)
     for _ in range(max_frames or exp.max_frames):
         recon = (vae.decode(vae.encode(frame[None])[0])[0] * 255).round().astype(np.uint8)
-        viewer.show(side_by_side(env.last_screen, frame, recon))
+        viewer.show(side_by_side(env.last_screen, frame, recon, height=viewer.height))
         action = env_action(exp, agent.act(frame[None], rows))[0]
         frame, reward, terminated, truncated, _ = env.step(action)
         total += reward
@@ -278,7 +292,7 @@ def render_dream(exp: Experiment, spec, params: np.ndarray, seed: int, temperatu
     obs, _ = env.reset(seed=seed)
     total, done = 0.0, False
     while not done:
-        viewer.show(side_by_side(env.render()))
+        viewer.show(side_by_side(env.render(), height=viewer.height))
         action = controller.act(obs[None, None])[0, 0]
         obs, reward, terminated, truncated, _ = env.step(action)
         total += reward
