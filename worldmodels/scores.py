@@ -2,12 +2,13 @@
 
 A scores file is a JSON object::
 
-    {"env": "doomreal", "unit": "steps survived", "seeds": [[1000000, 0], ...],
+    {"env": "doomreal", "unit": "steps survived", "seeds": [277281048, ...],
      "scores": {"shipped agent": [r0, r1, ...], "random policy": [...]},
      "references": {"paper": 1092.0}}
 
-Every list in ``scores`` has one value per entry of ``seeds`` (the same episodes for every
-player); ``references`` holds published means to mark on the figure. ``model.py norender
+``seeds`` are the environment seeds of the episodes (``episode_seed(1_000_000 + SEED, i)`` for
+model.py's test episodes); every list in ``scores`` has one value per seed (the same episodes for
+every player); ``references`` holds published means to mark on the figure. ``model.py norender
 --scores FILE`` and ``python -m worldmodels.demo --scores FILE`` write them;
 
     python -m worldmodels.scores FILE [FILE ...] --out docs/results/figure.png
@@ -32,13 +33,14 @@ class ScoresFileError(ValueError):
     """A scores file that is missing, not JSON, or not shaped as the module doc says."""
 
 
-def write_scores(path: str | Path, env: str, unit: str, seeds: list, scores: dict[str, np.ndarray],
+def write_scores(path: str | Path, env: str, unit: str, seeds: list[int],
+                 scores: dict[str, np.ndarray],
                  references: dict[str, float] | None = None) -> None:
     """Write a scores file atomically; `scores` maps a player to its rewards (len(seeds),)."""
     for name, values in scores.items():
         if len(values) != len(seeds):
             raise ValueError(f"{name}: {len(values)} scores for {len(seeds)} episodes")
-    data = {"env": env, "unit": unit, "seeds": [list(map(int, np.atleast_1d(s))) for s in seeds],
+    data = {"env": env, "unit": unit, "seeds": [int(s) for s in seeds],
             "scores": {k: [float(v) for v in vals] for k, vals in scores.items()},
             "references": {k: float(v) for k, v in (references or {}).items()}}
     with atomic_open(path, "w") as f:
