@@ -1,4 +1,4 @@
-"""Extraction throughput: frames written per second by 1 and 2 extract.py workers, against the raw
+"""Extraction throughput: frames written per second by 1 and 2 extract.bash workers, against the raw
 environment's steps per second (random actions, no recording) measured in the same run, for each
 experiment (its own random policy: doomrnn held uniform actions, carracing the Cauchy-random agent).
 
@@ -8,7 +8,7 @@ experiment (its own random policy: doomrnn held uniform actions, carracing the C
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,19 +38,19 @@ def raw_steps_per_second(name: str, steps: int = 2000) -> float:
 
 
 def extract_rate(name: str, workers: int, episodes: int) -> float:
-    """Frames/s written by `workers` concurrent extract.py processes, `episodes` each."""
+    """Frames/s written by `bash extract.bash name workers episodes` (the launcher users run, with
+    its one BLAS thread per worker), into a temporary record folder."""
     with tempfile.TemporaryDirectory() as tmp:
         record = Path(tmp) / "record"
-        script = ROOT / name / "extract.py"
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, str(script), "--episodes", str(episodes),
-                                   "--seed", str(100 + w), "--record", str(record)],
-                                  stdout=subprocess.DEVNULL) for w in range(workers)]
-        if any(p.wait() for p in procs):
-            raise SystemExit("an extract worker failed")
+        done = subprocess.run(["bash", str(ROOT / "extract.bash"), name, str(workers), str(episodes),
+                               "--", "--record", str(record)],
+                              env={**os.environ, "PYTHON": sys.executable}, capture_output=True,
+                              text=True)
+        if done.returncode:
+            raise SystemExit(f"extract.bash failed: {done.stderr.strip() or done.stdout.strip()}")
         elapsed = time.perf_counter() - start
         frames = sum(len(read_episode(p)["obs"]) for p in list_npz(record))
-        shutil.rmtree(record)
     return frames / elapsed
 
 
