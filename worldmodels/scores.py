@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +89,8 @@ def plot_scores(files: list[dict], out: Path, title: str | None = None) -> None:
     ax.set_xlim(-0.6, len(players) - 0.1)
     ax.set_ylabel(files[0].get("unit", "score"))
     episodes = len(files[0]["seeds"])
-    ax.set_title(title or f"{files[0].get('env', '')}: {episodes} episodes, the same for every player")
+    title = title or f"{files[0].get('env', '')}: {episodes} episodes, the same for every player"
+    ax.set_title(textwrap.fill(title, 55), fontsize=10)
     if references:
         ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
