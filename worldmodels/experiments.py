@@ -18,22 +18,30 @@ CONTROLLER_MODES = ("zh", "z", "z_hidden")
 @dataclass(frozen=True)
 class Preset:
     """Scale of one pipeline run. `paper` is the reference's scale; `small` fits one 2-core machine
-    in about three hours; `smoke` runs the whole pipeline in a couple of minutes for tests."""
+    in about three hours; `smoke` runs the whole pipeline in a couple of minutes for the tests."""
 
-    name: str
-    extract_episodes: int  # episodes recorded in total
-    vae_epochs: int
-    vae_batch_size: int
+    name: str  # "paper", "small" or "smoke"
+    extract_episodes: int  # episodes recorded in total, over all extraction workers
+    vae_epochs: int  # passes of V over its training frames
+    vae_batch_size: int  # frames per V optimiser step
     rnn_steps: int  # optimiser steps for M
-    rnn_batch_size: int
-    rnn_seq_len: int  # input steps per training sequence
-    population: int
-    num_episode: int
-    generations: int
-    eval_steps: int
-    max_frames: int | None = None  # cap on episode length in extraction and training (None: the
-    # experiment's own cap)
+    rnn_batch_size: int  # sequences per M optimiser step
+    rnn_seq_len: int  # input time steps per training sequence of M
+    population: int  # controllers the evolution strategy scores per generation
+    num_episode: int  # episodes per controller per generation; its fitness is their mean
+    generations: int  # generations of the evolution strategy
+    eval_steps: int  # generations between evaluations of the strategy's mean controller
+    max_frames: int | None = None  # episode cap in steps for extraction and C (None: the experiment's)
     vae_episodes: int = 10000  # V trains on the first N episode files by name (the reference: 10k)
+
+
+# The reference's scale and the tests' scale; an experiment's presets replace what differs.
+_PAPER = Preset(name="paper", extract_episodes=12800, vae_epochs=10, vae_batch_size=100,
+                rnn_steps=4000, rnn_batch_size=100, rnn_seq_len=999,
+                population=64, num_episode=16, generations=1800, eval_steps=25)
+_SMOKE = Preset(name="smoke", extract_episodes=2, vae_epochs=1, vae_batch_size=10,
+                rnn_steps=2, rnn_batch_size=2, rnn_seq_len=49,
+                population=4, num_episode=1, generations=2, eval_steps=1)
 
 
 @dataclass(frozen=True)
@@ -110,73 +118,43 @@ class Experiment:
 
 
 CARRACING = Experiment(
-    name="carracing",
-    env_id="CarRacing-v3",
-    z_size=32,
-    action_size=3,
-    rnn_size=256,
-    num_mixture=5,
-    use_restart=False,
-    predict_done=False,
-    controller_uses_cell=False,
-    controller_bias=True,
-    max_frames=1000,
-    temperature=1.0,
+    name="carracing", env_id="CarRacing-v3", real_env_name="carracing", dream_env_name="carracingrnn",
+    max_frames=1000, score_unit="score", paper_mean=906.0,
     extract_policy="cauchy_controller",
-    real_env_name="carracing",
-    dream_env_name="carracingrnn",
-    paper_mean=906.0,
+    z_size=32,  # V
+    rnn_size=256, num_mixture=5, use_restart=False, predict_done=False, temperature=1.0,  # M
+    action_size=3, controller_uses_cell=False, controller_bias=True,  # C
     presets={
-        "paper": Preset("paper", 12800, 10, 100, 4000, 100, 999, 64, 16, 1800, 25),
-        # small: one 2-core CPU machine. V trains at ~370 frames/s, so 100 episodes and 3 V
-        # epochs; M on 20 whole episodes per step. One real-track CMA-ES generation at this size
-        # (16 x 4 episodes) takes ~2 min on 2 cores with the fast renderer (5.6 min with
-        # gymnasium's: benchmarks/carracing_speed.py --generation); C can also be evolved in the
-        # dream (train.py --dream, M with --predict-reward) and scored on real tracks.
-        "small": Preset("small", 100, 3, 100, 400, 20, 999, 16, 4, 60, 10),
-        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1, max_frames=60),
+        "paper": _PAPER,
+        # Why these sizes: docs/pipeline.md, "The carracing pipeline".
+        "small": Preset(name="small", extract_episodes=100, vae_epochs=3, vae_batch_size=100,
+                        rnn_steps=400, rnn_batch_size=20, rnn_seq_len=999,
+                        population=16, num_episode=4, generations=60, eval_steps=10),
+        "smoke": dataclasses.replace(_SMOKE, max_frames=60),
     },
 )
 
 DOOMRNN = Experiment(
-    name="doomrnn",
-    env_id="VizdoomTakeCover-v1",
-    z_size=64,
-    action_size=1,
-    rnn_size=512,
-    num_mixture=5,
-    use_restart=True,
-    predict_done=True,
-    controller_uses_cell=True,
-    controller_bias=False,
-    max_frames=2100,
-    temperature=1.25,  # the reference code and blog; the paper's text says 1.15
-    rnn_min_learning_rate=1e-5,
-    rnn_decay_rate=0.99999,
-    extract_policy="held_uniform",
-    min_episode_frames=100,
-    rnn_sequences="stream",
-    train_in_dream=True,
-    real_env_name="doomreal",
-    dream_env_name="doomrnn",
-    score_unit="steps survived",
-    paper_mean=1092.0,
-    es_seed_start=111,
-    # Skill 4 is VizdoomTakeCover-v1's own setting; its random-policy score (207 +/- 86 over 100
-    # episodes) matches the paper's random baseline (210 +/- 108), while skill 5 gives 71 +/- 25.
+    name="doomrnn", env_id="VizdoomTakeCover-v1", real_env_name="doomreal", dream_env_name="doomrnn",
+    max_frames=2100, score_unit="steps survived", paper_mean=1092.0,
+    # Skill 4 is VizdoomTakeCover-v1's own setting; there a random policy scores as the paper's
+    # random baseline (docs/pipeline.md).
     env_kwargs={"doom_skill": 4},
-    vae_path="tf_models/vae.npz",
-    rnn_path="tf_models/rnn.npz",
-    initial_z_path="tf_models/initial_z.npz",
+    extract_policy="held_uniform", min_episode_frames=100,
+    z_size=64,  # V
+    rnn_size=512, num_mixture=5, use_restart=True, predict_done=True, rnn_sequences="stream",  # M
+    rnn_min_learning_rate=1e-5, rnn_decay_rate=0.99999,
+    temperature=1.25,  # the reference code and blog; the paper's text says 1.15
+    action_size=1, controller_uses_cell=True, controller_bias=False,  # C, evolved in M's dream:
+    train_in_dream=True, es_seed_start=111,
+    vae_path="tf_models/vae.npz", rnn_path="tf_models/rnn.npz", initial_z_path="tf_models/initial_z.npz",
     presets={
-        "paper": Preset("paper", 12800, 10, 100, 24400, 100, 499, 64, 16, 1800, 25),
-        # small: one 2-core CPU machine (V trains at ~370 frames/s, M at ~6k time steps/s,
-        # extraction ~600 frames/s per worker): 2000 random episodes, V on the first 300 for 3
-        # epochs, M on 100 x 100-step windows for 600 steps, C with the paper's 64 x 16 dream
-        # episodes. The shipped agent needed more than these defaults and iterative training:
-        # docs/results/doomrnn.md says which settings and why.
-        "small": Preset("small", 2000, 3, 100, 600, 100, 100, 64, 16, 100, 25, vae_episodes=300),
-        "smoke": Preset("smoke", 2, 1, 10, 2, 2, 49, 4, 1, 2, 1),
+        "paper": dataclasses.replace(_PAPER, rnn_steps=24400, rnn_seq_len=499),
+        # Why these sizes: docs/results/doomrnn.md, "Settings beyond the preset, and why".
+        "small": Preset(name="small", extract_episodes=2000, vae_epochs=3, vae_batch_size=100,
+                        vae_episodes=300, rnn_steps=600, rnn_batch_size=100, rnn_seq_len=100,
+                        population=64, num_episode=16, generations=100, eval_steps=25),
+        "smoke": _SMOKE,
     },
 )
 
