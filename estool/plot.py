@@ -23,7 +23,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-HIST_SUFFIX = ".hist.json"
+from estool.logfiles import HIST, HIST_SUFFIX, hist_best_value  # noqa: E402
+
+# Columns of the evaluations load_history returns, and the .hist_best.json value each comes from.
+EVAL_COLUMNS = ("generation", "elapsed_s", "reward")
+EVAL_SOURCES = ("generation", "elapsed_s", "curr")
+EVAL = {name: i for i, name in enumerate(EVAL_COLUMNS)}
 
 
 def log_prefix(hist_path: Path) -> Path:
@@ -35,13 +40,14 @@ def log_prefix(hist_path: Path) -> Path:
 
 
 def load_history(hist_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(history rows (G, 9), evaluations (E, 3) as [gen, elapsed_s, reward]) from the logs."""
-    history = np.array(json.loads(hist_path.read_text()), dtype=np.float64).reshape(-1, 9)
+    """History rows (G, len(HIST_COLUMNS)) and evaluations of the mean (E, len(EVAL_COLUMNS))."""
+    history = np.array(json.loads(hist_path.read_text()), dtype=np.float64).reshape(-1, len(HIST))
     best_path = log_prefix(hist_path).with_name(log_prefix(hist_path).name + ".hist_best.json")
-    evals = np.zeros((0, 3))
+    evals = np.zeros((0, len(EVAL)))
     if best_path.exists():
         rows = json.loads(best_path.read_text())
-        evals = np.array([[r[0], r[1], r[5]] for r in rows], dtype=np.float64).reshape(-1, 3)
+        evals = np.array([[hist_best_value(r, name) for name in EVAL_SOURCES] for r in rows],
+                         dtype=np.float64).reshape(-1, len(EVAL))
     return history, evals
 
 
@@ -56,12 +62,13 @@ def draw(x: np.ndarray, history: np.ndarray, eval_x: np.ndarray, evals: np.ndarr
          xlabel: str, title: str) -> plt.Figure:
     """One figure: population mean/min/max against ``x`` (G,), evaluations against ``eval_x``."""
     fig, ax = plt.subplots(figsize=(9, 5))
-    ax.fill_between(x, history[:, 3], history[:, 4], color="tab:blue", alpha=0.2,
-                    label="population min..max")
-    ax.plot(x, history[:, 2], color="tab:blue", lw=1.2, label="population mean")
+    ax.fill_between(x, history[:, HIST["min"]], history[:, HIST["max"]], color="tab:blue",
+                    alpha=0.2, label="population min..max")
+    ax.plot(x, history[:, HIST["mean"]], color="tab:blue", lw=1.2, label="population mean")
     if len(evals):
-        ax.plot(eval_x, evals[:, 2], "o-", color="tab:red", ms=3, label="evaluation of the mean")
-        ax.plot(eval_x, np.maximum.accumulate(evals[:, 2]), "--", color="tab:green",
+        reward = evals[:, EVAL["reward"]]
+        ax.plot(eval_x, reward, "o-", color="tab:red", ms=3, label="evaluation of the mean")
+        ax.plot(eval_x, np.maximum.accumulate(reward), "--", color="tab:green",
                 label="best evaluation")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("reward")
@@ -80,10 +87,10 @@ def plot(hist_path: Path, out: Path | None = None) -> list[Path]:
     prefix = out or log_prefix(hist_path)
     title = prefix.name
     written = []
-    for suffix, col, xlabel in ((".progress", 0, "generation"),
-                                (".progress_hours", 1, "wall-clock hours")):
-        scale = 1.0 if col == 0 else 1.0 / 3600.0
-        fig = draw(history[:, col] * scale, history, evals[:, col] * scale, evals, xlabel, title)
+    for suffix, col, scale, xlabel in ((".progress", "generation", 1.0, "generation"),
+                                       (".progress_hours", "elapsed_s", 1 / 3600, "wall-clock hours")):
+        fig = draw(history[:, HIST[col]] * scale, history, evals[:, EVAL[col]] * scale, evals,
+                   xlabel, title)
         for ext in (".png", ".svg"):
             path = prefix.with_name(prefix.name + suffix + ext)
             _save(fig, path)
@@ -112,15 +119,17 @@ def text_summary(hist_path: Path) -> str:
     history, evals = load_history(hist_path)
     if len(history) == 0:
         return f"{hist_path.name}: no generations yet"
-    g, t, mean, lo, hi = history[-1, :5]
-    lines = [f"{hist_path.name}: generation {g:.0f} after {t / 3600:.2f} h: mean {mean:.1f} "
-             f"(min {lo:.1f}, max {hi:.1f})"]
+    last = dict(zip(HIST, history[-1], strict=True))
+    lines = [f"{hist_path.name}: generation {last['generation']:.0f} after "
+             f"{last['elapsed_s'] / 3600:.2f} h: mean {last['mean']:.1f} "
+             f"(min {last['min']:.1f}, max {last['max']:.1f})"]
     if len(evals):
-        best = int(np.argmax(evals[:, 2]))
-        lines.append(f"best evaluation {evals[best, 2]:.1f} at generation {evals[best, 0]:.0f}; "
-                     f"last {evals[-1, 2]:.1f} at generation {evals[-1, 0]:.0f}")
-    lines.append(f"mean  {history[:, 2].min():8.1f} |{sparkline(history[:, 2])}| "
-                 f"{history[:, 2].max():.1f}")
+        reward, generation = evals[:, EVAL["reward"]], evals[:, EVAL["generation"]]
+        best = int(np.argmax(reward))
+        lines.append(f"best evaluation {reward[best]:.1f} at generation {generation[best]:.0f}; "
+                     f"last {reward[-1]:.1f} at generation {generation[-1]:.0f}")
+    mean = history[:, HIST["mean"]]
+    lines.append(f"mean  {mean.min():8.1f} |{sparkline(mean)}| {mean.max():.1f}")
     return "\n".join(lines)
 
 

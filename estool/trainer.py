@@ -4,9 +4,10 @@ Entry point: :func:`main`. Each MPI rank parses the same arguments and builds it
 the ``make_problem(args)`` factory. Rank 0 runs the solver; the other ranks evaluate.
 
 Logs go to ``{log_dir}/{game}.{optimizer}.{num_episode}.{popsize}`` + ``.json`` (current mean,
-rounded to 4 decimals), ``.hist.json`` (one row per generation), ``.best.json``, ``.log.json``,
-``.hist_best.json``, ``.settings.json`` and ``.checkpoint.pkl``; every file is written to a temporary
-name in the same folder and renamed. Running the same command again resumes from the checkpoint.
+rounded to 4 decimals), ``.hist.json`` (one row per generation, columns
+:data:`estool.logfiles.HIST_COLUMNS`), ``.best.json``, ``.log.json``, ``.hist_best.json``,
+``.settings.json`` and ``.checkpoint.pkl``; every file is written to a temporary name in the same
+folder and renamed. Running the same command again resumes from the checkpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 from estool import mpi
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
 from estool.es import SOLVER_NAMES, Solver, make_solver, popsize_problem
+from estool.logfiles import HIST, hist_best_row, hist_dict, hist_row
 
 CHECKPOINT_VERSION = 1
 
@@ -353,7 +355,7 @@ class Trainer:
         while not self.s.max_generations or state.generation < self.s.max_generations:
             self.generation(state)
             state.elapsed = elapsed0 + time.monotonic() - clock0
-            state.history[-1][1] = round(state.elapsed, 3)
+            state.history[-1][HIST["elapsed_s"]] = round(state.elapsed, 3)
             self.print_generation(state)
             evaluated = self.maybe_evaluate(state)
             save_checkpoint(self.checkpoint, state)
@@ -370,10 +372,11 @@ class Trainer:
                                             True)
         state.solver.tell(rewards)
         state.generation += 1
-        state.history.append([state.generation, 0.0, float(np.mean(rewards)),
-                              float(np.min(rewards)), float(np.max(rewards)),
-                              float(np.std(rewards)), state.solver.rms_stdev(),
-                              float(np.mean(steps)), float(np.max(steps))])
+        state.history.append(hist_row(
+            generation=state.generation, elapsed_s=0.0, mean=float(np.mean(rewards)),
+            min=float(np.min(rewards)), max=float(np.max(rewards)), std=float(np.std(rewards)),
+            sigma=state.solver.rms_stdev(), mean_steps=float(np.mean(steps)),
+            max_steps=float(np.max(steps))))
 
     def maybe_evaluate(self, state: TrainState) -> bool:
         """Every eval_steps generations: evaluate the mean on seeds 0..popsize-1, keep the best."""
@@ -391,9 +394,8 @@ class Trainer:
         elif self.s.retrain:
             state.solver.set_mu(np.array(state.best_eval_params))
         improvement = None if prev is None else reward - prev
-        state.hist_best.append([state.generation, round(state.elapsed, 3), "improvement",
-                                improvement, "curr", reward, "prev", prev, "best",
-                                state.best_eval_reward])
+        state.hist_best.append(hist_best_row(state.generation, round(state.elapsed, 3),
+                                             improvement, reward, prev, state.best_eval_reward))
         reset = " (retrain: mean reset to best)" if self.s.retrain and prev is not None \
             and reward <= prev else ""
         print(f"eval gen {state.generation}  reward {reward:.6g}  best "
@@ -412,9 +414,11 @@ class Trainer:
     @staticmethod
     def print_generation(state: TrainState) -> None:
         """One flushed progress line."""
-        g, t, mean, lo, hi, std, sigma, steps, max_steps = state.history[-1]
-        print(f"gen {g}  time {t:.1f}s  mean {mean:.6g}  min {lo:.6g}  max {hi:.6g}  "
-              f"std {std:.4g}  sigma {sigma:.4g}  steps {steps:.0f}/{max_steps:.0f}", flush=True)
+        row = hist_dict(state.history[-1])
+        print(f"gen {row['generation']}  time {row['elapsed_s']:.1f}s  mean {row['mean']:.6g}  "
+              f"min {row['min']:.6g}  max {row['max']:.6g}  std {row['std']:.4g}  "
+              f"sigma {row['sigma']:.4g}  steps {row['mean_steps']:.0f}/{row['max_steps']:.0f}",
+              flush=True)
 
 
 # -- entry point ----------------------------------------------------------------------------------

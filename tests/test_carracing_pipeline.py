@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from pipeline_helpers import copy_scripts, run_script
 
+from estool.logfiles import hist_dict
 from worldmodels.experiments import CARRACING
 from worldmodels.scores import read_scores
 from worldmodels.stages.common import episode_seed
@@ -48,11 +49,11 @@ def test_controller_evolved_in_real_env_and_in_dream(pipeline):
     for log_dir, name in (("log", "train"), ("log_dream", "dream")):
         assert "-n 3" in outs[name].stdout  # relaunched: master + 2 workers
         hist = json.loads((folder / log_dir / "carracing.cma.1.4.hist.json").read_text())
-        assert [row[0] for row in hist] == [1, 2]
+        assert [hist_dict(row)["generation"] for row in hist] == [1, 2]
         params, _ = json.loads((folder / log_dir / "carracing.cma.1.4.best.json").read_text())
         assert len(params) == 867
-    real_steps = json.loads((folder / "log" / "carracing.cma.1.4.hist.json").read_text())[0][7]
-    assert real_steps == 60  # the smoke cap on episode length
+    first = hist_dict(json.loads((folder / "log" / "carracing.cma.1.4.hist.json").read_text())[0])
+    assert first["mean_steps"] == 60  # the smoke cap on episode length
 
 
 def test_model_scores_real_tracks_and_dream_model_writes_a_video(pipeline):

@@ -60,13 +60,16 @@ def test_text_summary_and_sparkline(tmp_path):
 
     import numpy as np
 
+    from estool.logfiles import hist_row
     from estool.plot import sparkline, text_summary
 
     assert sparkline(np.arange(9.0)) == " ▁▂▃▄▅▆▇█"
     assert len(sparkline(np.arange(500.0), width=60)) == 60
     hist = tmp_path / "g.cma.1.2.hist.json"
-    hist.write_text(json.dumps([[1, 3600.0, 1.0, 0.0, 2.0, 1.0, 0.1, 5, 9],
-                                [2, 7200.0, 3.0, 1.0, 5.0, 1.0, 0.1, 5, 9]]))
+    rest = {"std": 1.0, "sigma": 0.1, "mean_steps": 5, "max_steps": 9}
+    hist.write_text(json.dumps([
+        hist_row(generation=1, elapsed_s=3600.0, mean=1.0, min=0.0, max=2.0, **rest),
+        hist_row(generation=2, elapsed_s=7200.0, mean=3.0, min=1.0, max=5.0, **rest)]))
     text = text_summary(hist)
     assert "generation 2 after 2.00 h: mean 3.0 (min 1.0, max 5.0)" in text
     assert "| 3.0" in text

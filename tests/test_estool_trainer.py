@@ -19,6 +19,13 @@ import numpy as np
 import pytest
 
 from estool import mpi, trainer
+from estool.logfiles import (
+    HIST_BEST_LABELS,
+    HIST_BEST_LEAD,
+    HIST_COLUMNS,
+    hist_best_value,
+    hist_dict,
+)
 from estool.problems import sphere
 from estool.trainer import Settings, build_parser, seed_batch
 
@@ -45,10 +52,10 @@ def run(cmd: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedP
                           timeout=timeout)
 
 
-def fitness_rows(log_dir: Path, base: str = BASE) -> list[list[float]]:
-    """History rows without the wall-clock column."""
+def fitness_rows(log_dir: Path, base: str = BASE) -> list[dict[str, float]]:
+    """History rows by column name, without the wall-clock column."""
     rows = json.loads((log_dir / f"{base}.hist.json").read_text())
-    return [row[:1] + row[2:] for row in rows]
+    return [{k: v for k, v in hist_dict(row).items() if k != "elapsed_s"} for row in rows]
 
 
 def results(log_dir: Path, base: str = BASE) -> dict:
@@ -59,7 +66,8 @@ def results(log_dir: Path, base: str = BASE) -> dict:
         "json": json.loads((log_dir / f"{base}.json").read_text()),
         "best": json.loads((log_dir / f"{base}.best.json").read_text()),
         "log": json.loads((log_dir / f"{base}.log.json").read_text()),
-        "hist_best": [row[:1] + row[2:] for row in hist_best],
+        "hist_best": [[hist_best_value(row, "generation"), *row[len(HIST_BEST_LEAD):]]
+                      for row in hist_best],  # without the wall-clock value
     }
 
 
@@ -94,16 +102,16 @@ def test_antithetic_seeds_come_in_pairs() -> None:
 
 def test_log_files_and_formats(reference, tmp_path) -> None:
     hist = reference["hist"]
-    assert [row[0] for row in hist] == list(range(1, 21))
-    assert all(len(row) == 8 for row in hist)  # 9 columns minus elapsed
-    assert hist[-1][1] > hist[0][1]  # mean fitness improved
+    assert [row["generation"] for row in hist] == list(range(1, 21))
+    assert all(len(row) == len(HIST_COLUMNS) - 1 for row in hist)  # every column but elapsed_s
+    assert hist[-1]["mean"] > hist[0]["mean"]  # mean fitness improved
     (mean_params,) = reference["json"]
     assert len(mean_params) == 10 and all(round(v, 4) == v for v in mean_params)
     params, reward = reference["best"]
     assert len(params) == 10 and reward == max(row[1] for row in reference["log"])
     assert [row[0] for row in reference["log"]] == [5, 10, 15, 20]
     row = reference["hist_best"][1]
-    assert row[0] == 10 and row[1::2] == ["improvement", "curr", "prev", "best"]
+    assert row[0] == 10 and tuple(row[1::2]) == HIST_BEST_LABELS
 
 
 def test_same_seed_gives_identical_history(reference, tmp_path) -> None:
@@ -208,7 +216,8 @@ def test_sigkill_then_resume_matches_uninterrupted(reference, tmp_path, workers)
     assert "resuming" in resumed.stdout
     assert results(log_dir) == reference
     rows = json.loads((log_dir / f"{BASE}.hist.json").read_text())
-    assert all(b[1] >= a[1] for a, b in zip(rows, rows[1:], strict=False))  # elapsed accumulates
+    elapsed = [hist_dict(row)["elapsed_s"] for row in rows]
+    assert elapsed == sorted(elapsed)  # elapsed time accumulates over the resume
 
 
 def test_checkpoint_with_other_settings_is_refused(tmp_path) -> None:

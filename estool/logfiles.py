@@ -1,0 +1,59 @@
+"""The formats of the trainer's log files, named once for the trainer, the plots and the tests.
+
+``.hist.json`` is a JSON list with one row per generation; each row is a list of the values named
+by :data:`HIST_COLUMNS`, in that order. ``.hist_best.json`` has one row per evaluation of the mean:
+``[generation, elapsed_s, "improvement", x, "curr", x, "prev", x, "best", x]``: the two values of
+:data:`HIST_BEST_LEAD`, then each value of :data:`HIST_BEST_LABELS` after its label.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HIST_SUFFIX = ".hist.json"
+
+HIST_COLUMNS = (
+    "generation",  # generations done so far (1, 2, ...)
+    "elapsed_s",  # wall-clock seconds of training so far, summed over resumed runs
+    "mean",  # the population's fitness (mean reward over its episodes): mean ...
+    "min",  # ... minimum ...
+    "max",  # ... maximum ...
+    "std",  # ... and standard deviation
+    "sigma",  # the solver's search step size: RMS of its per-parameter standard deviations
+    "mean_steps",  # episode length in steps, mean over the population ...
+    "max_steps",  # ... and its maximum
+)
+HIST = {name: i for i, name in enumerate(HIST_COLUMNS)}  # column index of each name
+
+HIST_BEST_LEAD = ("generation", "elapsed_s")  # the first two values of a .hist_best.json row
+HIST_BEST_LABELS = ("improvement", "curr", "prev", "best")  # reward gain, this, previous, best
+
+
+def hist_row(**values: float) -> list[float]:
+    """One ``.hist.json`` row from keyword values, one per name of :data:`HIST_COLUMNS`."""
+    if set(values) != set(HIST_COLUMNS):
+        raise ValueError(f"a history row needs exactly {', '.join(HIST_COLUMNS)}; got {sorted(values)}")
+    return [values[name] for name in HIST_COLUMNS]
+
+
+def hist_dict(row: list[float]) -> dict[str, float]:
+    """A ``.hist.json`` row (9 values) as {column name: value}."""
+    return dict(zip(HIST_COLUMNS, row, strict=True))
+
+
+def hist_best_row(generation: int, elapsed_s: float, improvement: float | None, curr: float,
+                  prev: float | None, best: float) -> list[Any]:
+    """One ``.hist_best.json`` row: rewards of this evaluation, the previous and the best, and the
+    gain over the previous (None at the first evaluation)."""
+    row: list[Any] = [generation, elapsed_s]  # HIST_BEST_LEAD
+    for label, value in zip(HIST_BEST_LABELS, (improvement, curr, prev, best), strict=True):
+        row += [label, value]
+    return row
+
+
+def hist_best_value(row: list[Any], name: str) -> Any:
+    """The value called ``name`` (in :data:`HIST_BEST_LEAD` or :data:`HIST_BEST_LABELS`) in a
+    ``.hist_best.json`` row."""
+    if name in HIST_BEST_LEAD:
+        return row[HIST_BEST_LEAD.index(name)]
+    return row[row.index(name, len(HIST_BEST_LEAD)) + 1]
