@@ -15,13 +15,10 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-launcher=extract.bash
 # shellcheck source=launcher_checks.bash
 source "$here/launcher_checks.bash"
-usage() { echo "usage: bash extract.bash carracing|doomrnn [WORKERS] [EPISODES_PER_WORKER] [-- flags]" >&2; exit 2; }
-[ $# -ge 1 ] || usage
-experiment=$1; shift
-case "$experiment" in carracing|doomrnn) ;; *) echo "extract.bash: unknown experiment '$experiment'" >&2; usage ;; esac
+start_launcher extract.bash "carracing|doomrnn [WORKERS] [EPISODES_PER_WORKER] [-- flags]" "$@"
+shift
 workers=$(nproc); per_worker=""
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then workers=$1; shift; fi
 if [ $# -ge 1 ] && [ "$1" != "--" ]; then per_worker=$1; shift; fi
@@ -32,8 +29,6 @@ offset=${EXTRACT_SEED_OFFSET:-0}
 require_count EXTRACT_SEED_OFFSET "$offset" 0
 all_workers=${EXTRACT_TOTAL_WORKERS:-$workers}
 require_count EXTRACT_TOTAL_WORKERS "$all_workers"
-python=${PYTHON:-$here/.venv/bin/python}
-[ -x "$python" ] || python=python3
 preset=$(preset_from_args paper "$@")
 preset_value "$python" "$experiment" "$preset" || exit 2
 folder=$here/$experiment

@@ -12,13 +12,10 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-launcher=gpu_jobs.bash
 # shellcheck source=launcher_checks.bash
 source "$here/launcher_checks.bash"
-usage() { echo "usage: bash gpu_jobs.bash carracing|doomrnn [--preset P] [--predict-reward]" >&2; exit 2; }
-[ $# -ge 1 ] || usage
-experiment=$1; shift
-case "$experiment" in carracing|doomrnn) ;; *) echo "gpu_jobs.bash: unknown experiment '$experiment'" >&2; usage ;; esac
+start_launcher gpu_jobs.bash "carracing|doomrnn [--preset P] [--predict-reward]" "$@"
+shift
 preset=paper; rnn_flags=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -27,8 +24,6 @@ while [ $# -gt 0 ]; do
     *) echo "gpu_jobs.bash: unknown option '$1'" >&2; usage ;;
   esac
 done
-python=${PYTHON:-$here/.venv/bin/python}
-[ -x "$python" ] || python=python3
 preset_value "$python" "$experiment" "$preset" || exit 2
 folder=$here/$experiment
 mkdir -p "$folder/logs"

@@ -1,7 +1,7 @@
-# launcher_checks.bash: checks shared by the launchers (extract.bash, gpu_jobs.bash, slurm/submit,
-# slurm/*.sbatch). Sourced, never run. Each launcher sets `launcher` (its name, for messages)
-# first. Every check that fails ends the launcher with one line on stderr and exit status 2,
-# before anything is started or submitted.
+# launcher_checks.bash: start-up and checks shared by the launchers (extract.bash, gpu_jobs.bash,
+# train_tmux.bash, slurm/submit, slurm/*.sbatch). Sourced, never run. Each launcher sets `launcher`
+# (its name, for messages) first, or calls start_launcher. Every check that fails ends the launcher
+# with one line on stderr and exit status 2, before anything is started or submitted.
 #
 # Numbers are checked against a pattern before any arithmetic sees them: bash arithmetic evaluates
 # array subscripts, so a value such as 'x[$(cmd)]' in $((...)) would run cmd. Experiment and preset
@@ -45,4 +45,41 @@ preset_value() {
     fail "${out#error: }"
   fi
   [ -z "$out" ] || printf '%s\n' "$out"
+}
+
+# launcher_python ROOT: print the python to run: $PYTHON, else ROOT/.venv/bin/python, and python3
+# when that is not an executable file.
+launcher_python() {
+  local python=${PYTHON:-$1/.venv/bin/python}
+  [ -x "$python" ] || python=python3
+  printf '%s\n' "$python"
+}
+
+# require_experiment VALUE: VALUE must name an experiment (carracing or doomrnn).
+require_experiment() {
+  case "$1" in
+    carracing|doomrnn) ;;
+    *) fail "unknown experiment '$1' (known: carracing, doomrnn)" ;;
+  esac
+}
+
+# start_launcher NAME SYNOPSIS ARGS...: the start of a launcher that is run as
+# `bash NAME EXPERIMENT ...` from the checkout's root folder. Sets `launcher` to NAME, `experiment`
+# to the first of ARGS (checked; the caller then shifts it away) and `python` (launcher_python).
+# Without ARGS it prints the usage line "usage: bash NAME SYNOPSIS" and exits 2; `usage` does the
+# same later (e.g. for an unknown option).
+start_launcher() {
+  launcher=$1
+  launcher_usage="usage: bash $1 $2"
+  shift 2
+  [ $# -ge 1 ] || usage
+  require_experiment "$1"
+  experiment=$1
+  python=$(launcher_python "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)")
+}
+
+# usage: print the usage line start_launcher was given on stderr and exit 2.
+usage() {
+  echo "$launcher_usage" >&2
+  exit 2
 }

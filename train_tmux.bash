@@ -12,8 +12,9 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-python=${PYTHON:-$here/.venv/bin/python}
-[ -x "$python" ] || python=python3
+# shellcheck source=launcher_checks.bash
+source "$here/launcher_checks.bash"
+python=$(launcher_python "$here")
 
 if [ "${1:-}" = --train-pane ]; then  # left pane: the trainer, output kept in logs/train.log
   cd "$here/$2"; shift 2
@@ -33,9 +34,8 @@ if [ "${1:-}" = --watch-pane ]; then  # right pane: summary of the newest log, e
     sleep "${WATCH_SECONDS:-30}"
   done
 fi
-[ $# -ge 1 ] || { echo "usage: bash train_tmux.bash carracing|doomrnn [train.py flags]" >&2; exit 2; }
-experiment=$1; shift
-case "$experiment" in carracing|doomrnn) ;; *) echo "train_tmux.bash: unknown experiment '$experiment'" >&2; exit 2 ;; esac
+start_launcher train_tmux.bash "carracing|doomrnn [train.py flags]" "$@"
+shift
 command -v tmux >/dev/null || { echo "train_tmux.bash: tmux is not installed (apt-get install tmux)" >&2; exit 2; }
 folder=$here/$experiment
 session=${TMUX_SESSION_NAME:-wm-$experiment}

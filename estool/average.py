@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from estool.trainer import rounded_params, write_json
+from estool.logfiles import rounded_params, write_json
 
 
 class SolutionFileError(ValueError):

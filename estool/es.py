@@ -125,6 +125,12 @@ class Solver:
 
     def tell(self, rewards: np.ndarray) -> None:
         """Update from the rewards (popsize,) of the last ``ask()``; higher is better."""
+        fitness = self._fitness(rewards)
+        self._track_best(fitness)
+        self._update(fitness)
+
+    def _update(self, fitness: np.ndarray) -> None:
+        """The solver's own step from the weight-decayed fitness (popsize,) of the last ``ask()``."""
         raise NotImplementedError
 
     def current_param(self) -> np.ndarray:
@@ -189,10 +195,8 @@ class CMAES(Solver):
         self.solutions = np.array(self.es.ask(), dtype=np.float64)
         return self.solutions.copy()
 
-    def tell(self, rewards: np.ndarray) -> None:
-        """Pass weight-decayed, negated rewards to pycma."""
-        fitness = self._fitness(rewards)
-        self._track_best(fitness)
+    def _update(self, fitness: np.ndarray) -> None:
+        """Pass the fitness, negated, to pycma."""
         self.es.tell(list(self.solutions), self._pycma_cost(fitness))
 
     def current_param(self) -> np.ndarray:
@@ -209,7 +213,34 @@ class CMAES(Solver):
         return float(np.sqrt(np.mean(stds * stds)))
 
 
-class OpenES(Solver):
+class _MeanSearch(Solver):
+    """Shared by OpenES and PEPG: Gaussian search around a mean ``mu`` (P,) that Adam moves, with a
+    learning rate multiplied by ``learning_rate_decay`` each generation down to
+    ``learning_rate_limit``."""
+
+    def __init__(self, num_params: int, popsize: int, weight_decay: float, learning_rate: float,
+                 learning_rate_decay: float, learning_rate_limit: float, seed: int) -> None:
+        super().__init__(num_params, popsize, weight_decay)
+        self.learning_rate_decay, self.learning_rate_limit = learning_rate_decay, learning_rate_limit
+        self.mu = np.zeros(num_params)
+        self.optimizer = Adam(num_params, learning_rate)
+        self.rng = np.random.default_rng(seed)
+
+    def _decay_learning_rate(self) -> None:
+        """One generation's decay of Adam's learning rate, not below the limit."""
+        self.optimizer.learning_rate = max(self.optimizer.learning_rate * self.learning_rate_decay,
+                                           self.learning_rate_limit)
+
+    def current_param(self) -> np.ndarray:
+        """The mean mu (P,)."""
+        return self.mu.copy()
+
+    def set_mu(self, mu: np.ndarray) -> None:
+        """Set the mean mu (P,)."""
+        self.mu = np.array(mu, dtype=np.float64)
+
+
+class OpenES(_MeanSearch):
     """OpenAI-ES: isotropic Gaussian noise, centred-rank fitness, Adam on the mean.
 
     With ``antithetic`` candidates ``2i`` and ``2i+1`` are ``mu + eps_i`` and ``mu - eps_i``.
@@ -221,15 +252,12 @@ class OpenES(Solver):
                  learning_rate_limit: float = 0.001, antithetic: bool = True,
                  weight_decay: float = 0.01, rank_fitness: bool = True, seed: int = 0) -> None:
         _require_popsize("openes", popsize, antithetic)
-        super().__init__(num_params, popsize, weight_decay)
+        super().__init__(num_params, popsize, weight_decay, learning_rate, learning_rate_decay,
+                         learning_rate_limit, seed)
         self.sigma = sigma_init
         self.sigma_decay, self.sigma_limit = sigma_decay, sigma_limit
-        self.learning_rate_decay, self.learning_rate_limit = learning_rate_decay, learning_rate_limit
         self.antithetic = antithetic
         self.rank_fitness = rank_fitness
-        self.mu = np.zeros(num_params)
-        self.optimizer = Adam(num_params, learning_rate)
-        self.rng = np.random.default_rng(seed)
         self.epsilon = np.zeros((popsize, num_params))
 
     def ask(self) -> np.ndarray:
@@ -243,10 +271,8 @@ class OpenES(Solver):
         self.solutions = self.mu + self.sigma * self.epsilon
         return self.solutions.copy()
 
-    def tell(self, rewards: np.ndarray) -> None:
+    def _update(self, fitness: np.ndarray) -> None:
         """Natural-gradient estimate from the noise, one Adam step, then decay sigma and lr."""
-        fitness = self._fitness(rewards)
-        self._track_best(fitness)
         if self.rank_fitness:
             weights = centered_ranks(fitness)
         else:
@@ -254,23 +280,14 @@ class OpenES(Solver):
         grad = self.epsilon.T @ weights / (self.popsize * self.sigma)
         self.mu = self.mu + self.optimizer.step(grad)
         self.sigma = max(self.sigma * self.sigma_decay, self.sigma_limit)
-        self.optimizer.learning_rate = max(self.optimizer.learning_rate * self.learning_rate_decay,
-                                           self.learning_rate_limit)
-
-    def current_param(self) -> np.ndarray:
-        """The mean mu (P,)."""
-        return self.mu.copy()
-
-    def set_mu(self, mu: np.ndarray) -> None:
-        """Set the mean mu (P,)."""
-        self.mu = np.array(mu, dtype=np.float64)
+        self._decay_learning_rate()
 
     def rms_stdev(self) -> float:
         """The isotropic sigma."""
         return float(self.sigma)
 
 
-class PEPG(Solver):
+class PEPG(_MeanSearch):
     """Parameter-exploring policy gradients with a per-parameter sigma and symmetric sampling.
 
     Candidates ``2i`` and ``2i+1`` are ``mu + eps_i`` and ``mu - eps_i``. With ``elite_ratio > 0``
@@ -285,17 +302,14 @@ class PEPG(Solver):
                  elite_ratio: float = 0.0, weight_decay: float = 0.01,
                  rank_fitness: bool = True, seed: int = 0) -> None:
         _require_popsize("pepg", popsize)
-        super().__init__(num_params, popsize, weight_decay)
+        super().__init__(num_params, popsize, weight_decay, learning_rate, learning_rate_decay,
+                         learning_rate_limit, seed)
         self.sigma = np.full(num_params, sigma_init, dtype=np.float64)
         self.sigma_init, self.sigma_decay = sigma_init, sigma_decay
         self.sigma_alpha, self.sigma_limit = sigma_alpha, sigma_limit
         self.sigma_max_change = sigma_max_change
-        self.learning_rate_decay, self.learning_rate_limit = learning_rate_decay, learning_rate_limit
         self.elite_size = int(round(popsize // 2 * elite_ratio))
         self.rank_fitness = rank_fitness
-        self.mu = np.zeros(num_params)
-        self.optimizer = Adam(num_params, learning_rate)
-        self.rng = np.random.default_rng(seed)
         self.epsilon = np.zeros((popsize // 2, num_params))
 
     def ask(self) -> np.ndarray:
@@ -306,10 +320,8 @@ class PEPG(Solver):
         self.solutions[1::2] = self.mu - self.epsilon
         return self.solutions.copy()
 
-    def tell(self, rewards: np.ndarray) -> None:
+    def _update(self, fitness: np.ndarray) -> None:
         """Update mu (gradient or elite mean) and the per-parameter sigma."""
-        fitness = self._fitness(rewards)
-        self._track_best(fitness)
         if self.rank_fitness:
             fitness = centered_ranks(fitness)
         r_plus, r_minus = fitness[0::2], fitness[1::2]
@@ -321,8 +333,7 @@ class PEPG(Solver):
             grad = (r_plus - r_minus) @ self.epsilon / (2.0 * len(r_plus))
             self.mu = self.mu + self.optimizer.step(grad)
         self._update_sigma(r_plus, r_minus, fitness)
-        self.optimizer.learning_rate = max(self.optimizer.learning_rate * self.learning_rate_decay,
-                                           self.learning_rate_limit)
+        self._decay_learning_rate()
 
     def _update_sigma(self, r_plus: np.ndarray, r_minus: np.ndarray, fitness: np.ndarray) -> None:
         """Move sigma along the sampled log-likelihood gradient, bounded per step, then decay."""
@@ -336,14 +347,6 @@ class PEPG(Solver):
                              self.sigma_max_change * self.sigma)
             self.sigma = self.sigma + change
         self.sigma = np.maximum(self.sigma * self.sigma_decay, self.sigma_limit)
-
-    def current_param(self) -> np.ndarray:
-        """The mean mu (P,)."""
-        return self.mu.copy()
-
-    def set_mu(self, mu: np.ndarray) -> None:
-        """Set the mean mu (P,)."""
-        self.mu = np.array(mu, dtype=np.float64)
 
     def rms_stdev(self) -> float:
         """RMS of the per-parameter sigma."""
@@ -382,10 +385,8 @@ class SimpleGA(Solver):
         self.solutions = np.where(take_a, a, b) + noise
         return self.solutions.copy()
 
-    def tell(self, rewards: np.ndarray) -> None:
+    def _update(self, fitness: np.ndarray) -> None:
         """Keep the elite_size best of (old elites unless forget_best) + this generation."""
-        fitness = self._fitness(rewards)
-        self._track_best(fitness)
         if self.forget_best or self.first:
             pool_f, pool_p = fitness, self.solutions
         else:

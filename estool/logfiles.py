@@ -1,4 +1,8 @@
-"""The formats of the trainer's log files, named once for the trainer, the plots and the tests.
+"""The trainer's log files: the one atomic writer of estool, and the formats of the logs, named once
+for the trainer, the plots and the tests.
+
+Every file estool writes goes through :func:`atomic_write`: a temporary file beside the target,
+renamed over it, so a reader or a killed run never sees half a file.
 
 ``.hist.json`` is a JSON list with one row per generation; each row is a list of the values named
 by :data:`HIST_COLUMNS`, in that order. ``.hist_best.json`` has one row per evaluation of the mean:
@@ -8,7 +12,56 @@ by :data:`HIST_COLUMNS`, in that order. ``.hist_best.json`` has one row per eval
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+
+class WriteError(OSError):
+    """Writing ``path`` failed (disk full, file-size limit, ...); ``path`` itself is unchanged."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"could not write {path} ({reason})")
+        self.path = path
+
+
+def atomic_write(path: Path, data: bytes, sync: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    On failure the temporary file is removed and :class:`WriteError` names ``path``, which still
+    holds its previous content.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            if sync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WriteError(path, err.strerror or " ".join(str(err).split())) from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as JSON."""
+    atomic_write(path, json.dumps(obj).encode())
+
+
+def remove_temporaries(base: Path) -> None:
+    """Delete the temporary files :func:`atomic_write` left beside ``base*`` files (a killed run's)."""
+    for stale in base.parent.glob(f".{base.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def rounded_params(params: np.ndarray) -> list[float]:
+    """Params as a list of floats rounded to 4 decimals (the reference's .json precision)."""
+    return [round(float(v), 4) for v in params]
+
 
 HIST_SUFFIX = ".hist.json"
 

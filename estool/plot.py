@@ -11,8 +11,8 @@ of the mean from ``.hist_best.json`` when present. PREFIX defaults to the log na
 from __future__ import annotations
 
 import argparse
+import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-from estool.logfiles import HIST, HIST_SUFFIX, hist_best_value  # noqa: E402
+from estool.logfiles import HIST, HIST_SUFFIX, atomic_write, hist_best_value  # noqa: E402
 
 # Columns of the evaluations load_history returns, and the .hist_best.json value each comes from.
 EVAL_COLUMNS = ("generation", "elapsed_s", "reward")
@@ -53,9 +53,9 @@ def load_history(hist_path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def _save(fig: plt.Figure, path: Path) -> None:
     """Save ``fig`` atomically as ``path`` (format from its suffix)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fig.savefig(tmp, format=path.suffix[1:], dpi=100)
-    os.replace(tmp, path)
+    image = io.BytesIO()
+    fig.savefig(image, format=path.suffix[1:], dpi=100)
+    atomic_write(path, image.getvalue())
 
 
 def draw(x: np.ndarray, history: np.ndarray, eval_x: np.ndarray, evals: np.ndarray,

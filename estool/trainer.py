@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import importlib
 import json
-import os
 import pickle
 import sys
 import time
@@ -31,7 +30,17 @@ import numpy as np
 from estool import mpi
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
 from estool.es import SOLVER_NAMES, Solver, make_solver, popsize_problem
-from estool.logfiles import HIST, hist_best_row, hist_dict, hist_row
+from estool.logfiles import (
+    HIST,
+    WriteError,
+    atomic_write,
+    hist_best_row,
+    hist_dict,
+    hist_row,
+    remove_temporaries,
+    rounded_params,
+    write_json,
+)
 
 CHECKPOINT_VERSION = 1
 
@@ -179,44 +188,7 @@ def load_factory(spec: str) -> Callable[[argparse.Namespace], Problem]:
     return getattr(importlib.import_module(module), name)
 
 
-# -- files ----------------------------------------------------------------------------------------
-class WriteError(OSError):
-    """Writing ``path`` failed (disk full, file-size limit, ...); ``path`` itself is unchanged."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"could not write {path} ({reason})")
-        self.path = path
-
-
-def atomic_write(path: Path, data: bytes, sync: bool = False) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    On failure the temporary file is removed and :class:`WriteError` names ``path``, which still
-    holds its previous content.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as out:
-            out.write(data)
-            if sync:
-                out.flush()
-                os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise WriteError(path, err.strerror or " ".join(str(err).split())) from None
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomically write ``obj`` as JSON."""
-    atomic_write(path, json.dumps(obj).encode())
-
-
-def rounded_params(params: np.ndarray) -> list[float]:
-    """Params as a list of floats rounded to 4 decimals (the reference's .json precision)."""
-    return [round(float(v), 4) for v in params]
-
-
+# -- episode seeds --------------------------------------------------------------------------------
 def seed_batch(seeder: np.random.Generator, popsize: int, antithetic: bool) -> np.ndarray:
     """Training-episode seeds (popsize,) int64; antithetic pairs (2i, 2i+1) share a seed."""
     if antithetic:
@@ -313,8 +285,7 @@ class Trainer:
     def start(self) -> TrainState:
         """Resume from the checkpoint if there is one, else start fresh; write settings."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.log_dir.glob(f".{self.base.name}.*.tmp"):  # left by a killed run
-            stale.unlink(missing_ok=True)
+        remove_temporaries(self.base)  # left by a killed run
         identity = run_identity(self.s, self.game, self.num_params)
         all_settings = {**dataclasses.asdict(self.s), **self.extra, "popsize": self.s.popsize,
                         "num_params": self.num_params, "game": self.game}

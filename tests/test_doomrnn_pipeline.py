@@ -151,7 +151,8 @@ def test_killed_training_resumes_and_matches_an_unbroken_run(pipeline, tmp_path,
 
 def test_train_tmux_runs_the_trainer_beside_a_live_summary(pipeline):
     folder, _ = pipeline
-    shutil.copy(ROOT / "train_tmux.bash", folder.parent / "train_tmux.bash")
+    for name in ("train_tmux.bash", "launcher_checks.bash"):
+        shutil.copy(ROOT / name, folder.parent / name)
     session = f"wmtest{time.monotonic_ns()}"
     env = {**__import__("os").environ, "PYTHON": sys.executable, "TMUX_ATTACH": "0",
            "TMUX_SESSION_NAME": session, "WATCH_SECONDS": "1"}

@@ -36,7 +36,32 @@ def vae_loss(
     return r_loss + kl_loss, r_loss, kl_loss
 
 
-class ConvVAE(keras.Model):
+VAE_LOSS_NAMES = ("loss", "r_loss", "kl_loss")
+
+
+class _LossTracking:
+    """Mixin for a keras.Model whose `compute_loss` reports named losses: Keras shows their running
+    means as the model's metrics and resets them at each epoch. The model creates
+    `loss_trackers` ({name: keras.metrics.Mean}) in its `__init__`."""
+
+    loss_trackers: dict[str, keras.metrics.Mean]
+
+    def track_losses(self, names: tuple[str, ...], values: tuple[keras.KerasTensor, ...]) -> None:
+        """Add this batch's scalar loss `values` to the running means called `names`."""
+        for name, value in zip(names, values, strict=True):
+            self.loss_trackers[name].update_state(value)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        """Keras hook: report the running mean of every tracked loss."""
+        return {name: t.result() for name, t in self.loss_trackers.items()}
+
+    @property
+    def metrics(self):
+        """Metric objects reset by Keras at each epoch."""
+        return list(self.loss_trackers.values())
+
+
+class ConvVAE(_LossTracking, keras.Model):
     """The reference ConvVAE: `encode(x) -> (mu, logvar)`, `decode(z) -> frames`.
 
     Calling the model on frames (N, 64, 64, 3) float32 in [0, 1] returns (reconstruction, mu, logvar)
@@ -64,7 +89,7 @@ class ConvVAE(keras.Model):
             )
             for i, (f, k) in enumerate(DECODER_DECONVS, 1)
         ]
-        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in ("loss", "r_loss", "kl_loss")}
+        self.loss_trackers = {n: keras.metrics.Mean(name=n) for n in VAE_LOSS_NAMES}
         self.build((None, *FRAME_SHAPE))
 
     def build(self, input_shape: tuple) -> None:
@@ -95,19 +120,9 @@ class ConvVAE(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Keras hook: :func:`vae_loss` of the frames `x` and the model's output `y_pred`."""
         recon, mu, logvar = y_pred
-        total, r_loss, kl_loss = vae_loss(x, recon, mu, logvar, self.kl_tolerance)
-        for name, value in (("loss", total), ("r_loss", r_loss), ("kl_loss", kl_loss)):
-            self.loss_trackers[name].update_state(value)
-        return total
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Keras hook: report the running means of loss, r_loss and kl_loss."""
-        return {name: t.result() for name, t in self.loss_trackers.items()}
-
-    @property
-    def metrics(self):
-        """Metric objects reset by Keras at each epoch."""
-        return list(self.loss_trackers.values())
+        losses = vae_loss(x, recon, mu, logvar, self.kl_tolerance)
+        self.track_losses(VAE_LOSS_NAMES, losses)
+        return losses[0]
 
     def weight_dict(self) -> dict[str, np.ndarray]:
         """All weights as a dict named as :func:`worldmodels.vae.vae_weight_shapes`."""
@@ -175,7 +190,7 @@ def mdn_loss(
 MDN_LOSS_NAMES = ("loss", "z_loss", "done_loss", "reward_loss")
 
 
-class MDNRNN(keras.Model):
+class MDNRNN(_LossTracking, keras.Model):
     """The MDN-RNN for training: inputs (N, T, rnn_input_size) -> (head outputs (N, T, out), h, c).
 
     `fit(x, y)` with y = (z_next (N, T, z), done_next (N, T), reward_next (N, T)) (or z_next alone)
@@ -211,18 +226,8 @@ class MDNRNN(keras.Model):
         """Keras hook: :func:`mdn_loss` of the head output against y = (z_next, done, reward)."""
         targets = list(y) if isinstance(y, (tuple, list)) else [y]
         losses = mdn_loss(self.exp, y_pred[0], *targets)
-        for name, value in zip(MDN_LOSS_NAMES, losses, strict=True):
-            self.loss_trackers[name].update_state(value)
+        self.track_losses(MDN_LOSS_NAMES, losses)
         return losses[0]
-
-    def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """Keras hook: report the running means of loss, z_loss and done_loss."""
-        return {name: t.result() for name, t in self.loss_trackers.items()}
-
-    @property
-    def metrics(self):
-        """Metric objects reset by Keras at each epoch."""
-        return list(self.loss_trackers.values())
 
     def weight_dict(self) -> dict[str, np.ndarray]:
         """All weights as a dict named as :func:`worldmodels.mdnrnn.rnn_weight_shapes`."""

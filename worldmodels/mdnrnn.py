@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from worldmodels.experiments import Experiment
+from worldmodels.weights import float32_weights
 
 
 def rnn_weight_shapes(exp: Experiment) -> dict[str, tuple[int, ...]]:
@@ -65,12 +66,8 @@ class MDNRNN:
     """
 
     def __init__(self, weights: dict[str, np.ndarray], exp: Experiment):
-        expected = rnn_weight_shapes(exp)
-        missing = sorted(set(expected) - set(weights))
-        if missing:
-            raise ValueError(f"MDN-RNN weights lack {', '.join(missing)}")
         self.exp = exp
-        f32 = {k: np.asarray(weights[k], np.float32) for k in expected}
+        f32 = float32_weights(weights, rnn_weight_shapes(exp), "MDN-RNN")
         # Stacked [input; recurrent] kernel, with the cell-candidate (g) columns doubled so that
         # one tanh(gates / 2) over all four gates gives tanh(g) and, via (t + 1) / 2, the sigmoids.
         scale = np.ones(4 * exp.rnn_size, np.float32)

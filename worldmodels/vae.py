@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldmodels.weights import float32_weights
+
 ENCODER_CONVS: tuple[tuple[int, int], ...] = ((32, 4), (64, 4), (128, 4), (256, 4))
 DECODER_DECONVS: tuple[tuple[int, int], ...] = ((128, 5), (64, 5), (32, 6), (3, 6))
 STRIDE = 2
@@ -104,12 +106,8 @@ class VAE:
     """
 
     def __init__(self, weights: dict[str, np.ndarray], z_size: int):
-        expected = vae_weight_shapes(z_size)
-        missing = sorted(set(expected) - set(weights))
-        if missing:
-            raise ValueError(f"VAE weights lack {', '.join(missing)}")
         self.z_size = z_size
-        self.w = {name: np.asarray(weights[name], dtype=np.float32) for name in expected}
+        self.w = float32_weights(weights, vae_weight_shapes(z_size), "VAE")
 
     def encode(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Frames (N, 64, 64, 3), uint8 0..255 or float in [0, 1] -> (mu, logvar), each (N, z).
