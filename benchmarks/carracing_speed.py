@@ -40,7 +40,7 @@ from worldmodels.envs import make_env  # noqa: E402
 from worldmodels.envs.carracing import MAX_STEPS, RENDERERS, CarRacing  # noqa: E402
 from worldmodels.experiments import CARRACING  # noqa: E402
 from worldmodels.mdnrnn import MDNRNN  # noqa: E402
-from worldmodels.stages.common import episode_seed  # noqa: E402
+from worldmodels.seeds import episode_seed  # noqa: E402
 from worldmodels.vae import VAE, vae_weight_shapes  # noqa: E402
 from worldmodels.weights import init_weights  # noqa: E402
 

@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.dream import DreamBatch
+from worldmodels.dream import DreamBatch, DreamSettings
 from worldmodels.experiments import DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.weights import init_weights
@@ -101,7 +101,7 @@ def main() -> None:
     initial = rng.standard_normal((2, 100, exp.z_size)).astype(np.float32)
     spec = controller_spec(exp)
     controller = Controller(spec, rng.standard_normal((64, spec.num_params)) * 0.1)
-    dream = DreamBatch(exp, rnn, initial[0], initial[1], exp.temperature)
+    dream = DreamBatch(exp, rnn, initial[0], initial[1], DreamSettings(exp.temperature))
     candidate = np.repeat(np.arange(64), 16)
     seeds = list(range(len(candidate)))
 

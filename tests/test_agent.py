@@ -11,7 +11,7 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import standard_error
+from worldmodels.scores import standard_error
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights
 
@@ -162,7 +162,7 @@ def test_held_uniform_holds_each_action_for_at_most_max_hold_steps():
 
 
 def test_action_runs_measure_how_long_one_action_is_held():
-    from worldmodels.stages.model import action_runs
+    from worldmodels.play import action_runs
 
     assert action_runs([1, 1, 1, 2, 2, 0]) == (2.0, 1)  # runs 3, 2, 1
     assert action_runs([2] * 30) == (30.0, 30)

@@ -13,7 +13,7 @@ from pipeline_helpers import copy_scripts, run_script
 from estool.logfiles import hist_dict
 from worldmodels.experiments import CARRACING
 from worldmodels.scores import read_scores
-from worldmodels.stages.common import episode_seed
+from worldmodels.seeds import episode_seed
 from worldmodels.weights import load_weights, read_config
 
 pytestmark = pytest.mark.pipeline

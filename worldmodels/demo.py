@@ -15,16 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from estool.argtypes import OneLineParser, positive_int
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import DOOMRNN, EXPERIMENT_NAMES, get_experiment
+from worldmodels.loading import load_controller_params, load_rnn, load_vae
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.scores import write_scores
-from worldmodels.stages.common import OneLineParser, episode_seed, positive_int, standard_error
-from worldmodels.stages.model import TEST_SEED_BASE, load_controller_params
+from worldmodels.scores import standard_error, write_scores
+from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
-from worldmodels.weights import init_weights, load_weights, with_file_heads
+from worldmodels.weights import init_weights
 
 DOOMRNN_DIR = Path(__file__).resolve().parent.parent / "doomrnn"
 SHIPPED_CONTROLLER = "log/doomrnn.cma.16.64.best.json"
@@ -37,11 +38,9 @@ def shipped_agent(rng: np.random.Generator) -> Agent | None:
     paths = [DOOMRNN_DIR / p for p in (exp.vae_path, exp.rnn_path, SHIPPED_CONTROLLER)]
     if not all(p.is_file() for p in paths):
         return None
-    vae = VAE(load_weights(paths[0], "vae", exp), exp.z_size)
-    rnn_exp = with_file_heads(paths[1], exp)
-    rnn = MDNRNN(load_weights(paths[1], "rnn", rnn_exp), rnn_exp)
     spec = controller_spec(exp)
-    return Agent(exp, vae, rnn, Controller(spec, load_controller_params(paths[2], spec.num_params)),
+    params = load_controller_params(paths[2], spec.num_params)
+    return Agent(exp, load_vae(exp, paths[0]), load_rnn(exp, paths[1]), Controller(spec, params),
                  rng)
 
 

@@ -5,6 +5,8 @@ ended leave the batch. :class:`DreamEnv` is the same core seen as a ``gymnasium.
 rollout. Each rollout draws its random numbers from its own generator, seeded by the rollout's seed
 and consumed in fixed-size chunks, so a rollout's trajectory does not depend on which other
 rollouts share its batch: the batched dream and the Env give the same rewards for the same seeds.
+:class:`DreamSettings` holds what the dream flags set (temperature, its range, death mode and
+cut-off); :func:`add_dream_arguments` and :func:`dream_settings` are those flags.
 
 One step (the reference's DoomCoverRNNEnv): the controller acts on [z, h] or [z, c, h]; M reads
 [z, a (, restart)]; the next z is sampled at temperature tau (one tau for all rollouts, or with
@@ -18,7 +20,10 @@ sampled around one of the stored initial (mu, logvar) pairs, with zero LSTM stat
 
 from __future__ import annotations
 
+import argparse
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +35,73 @@ from worldmodels.vae import VAE
 
 NOISE_CHUNK = 64  # steps of random numbers drawn per rollout at a time
 DEATH_MODES = ("threshold", "sample")
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """How the dream samples and kills, as set by the dream flags of train.py, model.py and the
+    dream-playing scripts.
+
+    temperature: tau, the mixture's sampling temperature (> 0, unitless).
+    temperature_max: None for one tau for every rollout, else each rollout's tau is drawn
+        uniformly in [temperature, temperature_max].
+    death: one of DEATH_MODES: "threshold" (the reference's) dies when the done logit is above
+        `death_logit`; "sample" dies with M's calibrated done probability.
+    death_logit: the threshold death's cut-off on the done logit (a finite logit; 0 in the
+        reference).
+
+    Invalid values raise ValueError with a one-line message naming the flag.
+    """
+
+    temperature: float
+    temperature_max: float | None = None
+    death: str = "threshold"
+    death_logit: float = 0.0
+
+    def __post_init__(self):
+        if self.death not in DEATH_MODES:
+            raise ValueError(f"unknown death mode {self.death!r}; known: {', '.join(DEATH_MODES)}")
+        if not math.isfinite(self.death_logit):
+            raise ValueError(f"--death-logit must be finite, got {self.death_logit}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"--temperature must be a positive number, got {self.temperature}")
+        if self.temperature_max is not None and not (math.isfinite(self.temperature_max)
+                                                     and self.temperature_max >= self.temperature):
+            raise ValueError(f"--temperature-max must be >= the temperature {self.temperature}, "
+                             f"got {self.temperature_max}")
+        # Python floats: a numpy float64 tau would promote M's float32 sampling to float64.
+        object.__setattr__(self, "temperature", float(self.temperature))
+        object.__setattr__(self, "death_logit", float(self.death_logit))
+        if self.temperature_max is not None:
+            object.__setattr__(self, "temperature_max", float(self.temperature_max))
+
+
+def add_dream_arguments(parser: argparse.ArgumentParser,
+                        default_temperature: float | None = None) -> None:
+    """Add the dream flags --temperature, --temperature-max, --death and --death-logit to `parser`.
+
+    `default_temperature` is --temperature's default; None means the experiment's (resolved by
+    :func:`dream_settings`).
+    """
+    shown = "the experiment's" if default_temperature is None else default_temperature
+    parser.add_argument("--temperature", type=float, default=default_temperature,
+                        help=f"dream temperature tau (default: {shown})")
+    parser.add_argument("--temperature-max", type=float, default=None,
+                        help="draw each dream episode's tau uniformly in [--temperature, this] "
+                        "(default: every episode at --temperature)")
+    parser.add_argument("--death", choices=DEATH_MODES, default="threshold",
+                        help="dream death: done logit > 0 (threshold, the reference's) or drawn "
+                        "with M's calibrated done probability (sample)")
+    parser.add_argument("--death-logit", type=float, default=0.0,
+                        help="threshold death: die when the done logit is above this (0: the "
+                        "reference's; lower makes the dream harsher: docs/results/doomrnn.md)")
+
+
+def dream_settings(args: argparse.Namespace, experiment_temperature: float) -> DreamSettings:
+    """The DreamSettings of arguments parsed with :func:`add_dream_arguments`; a --temperature
+    left at None takes `experiment_temperature`. Raises ValueError for invalid values."""
+    temperature = experiment_temperature if args.temperature is None else args.temperature
+    return DreamSettings(temperature, args.temperature_max, args.death, args.death_logit)
 
 
 def done_probability(done_logit: np.ndarray, done_weight: float) -> np.ndarray:
@@ -45,25 +117,12 @@ def done_probability(done_logit: np.ndarray, done_weight: float) -> np.ndarray:
 
 
 class DreamBatch:
-    """N dream rollouts stepped together. Arrays hold only the rollouts still running; `rows`
-    maps them to their original index 0..N-1."""
+    """N dream rollouts stepped together, sampled and killed as `settings` says. Arrays hold only
+    the rollouts still running; `rows` maps them to their original index 0..N-1."""
 
     def __init__(self, exp: Experiment, rnn: MDNRNN, initial_mu: np.ndarray,
-                 initial_logvar: np.ndarray, temperature: float, death: str = "threshold",
-                 death_logit: float = 0.0, temperature_max: float | None = None):
-        if death not in DEATH_MODES:
-            raise ValueError(f"unknown death mode {death!r}; known: {', '.join(DEATH_MODES)}")
-        if not np.isfinite(death_logit):
-            raise ValueError(f"death_logit must be finite, got {death_logit}")
-        if not (np.isfinite(temperature) and temperature > 0):
-            raise ValueError(f"temperature must be a positive number, got {temperature}")
-        if temperature_max is not None and not (np.isfinite(temperature_max)
-                                                and temperature_max >= temperature):
-            raise ValueError(f"temperature_max must be >= temperature {temperature}, "
-                             f"got {temperature_max}")
-        self.exp, self.rnn, self.temperature = exp, rnn, float(temperature)
-        self.temperature_max = None if temperature_max is None else float(temperature_max)
-        self.death, self.death_logit = death, float(death_logit)
+                 initial_logvar: np.ndarray, settings: DreamSettings):
+        self.exp, self.rnn, self.settings = exp, rnn, settings
         self.initial_mu = np.asarray(initial_mu, np.float32)
         self.initial_sigma = np.exp(0.5 * np.asarray(initial_logvar, np.float32))
 
@@ -88,9 +147,9 @@ class DreamBatch:
         """One tau for all rollouts, or with `temperature_max` one per rollout (n,), uniform in
         [temperature, temperature_max] and drawn from the rollout's own generator (only then, so
         fixed-tau rollouts keep their random numbers)."""
-        if self.temperature_max is None:
-            return self.temperature
-        lo, hi = self.temperature, self.temperature_max
+        if self.settings.temperature_max is None:
+            return self.settings.temperature
+        lo, hi = self.settings.temperature, self.settings.temperature_max
         return np.array([lo + (hi - lo) * g.random() for g in self.gens], np.float64)
 
     def features(self, spec: ControllerSpec) -> np.ndarray:
@@ -114,10 +173,10 @@ class DreamBatch:
         self.t += 1
         if done_logit is None:
             dead = np.zeros(len(self.z), bool)
-        elif self.death == "sample":
+        elif self.settings.death == "sample":
             dead = self.death_uniform[:, i] < done_probability(done_logit, self.exp.done_weight)
         else:
-            dead = done_logit > self.death_logit
+            dead = done_logit > self.settings.death_logit
         return (reward if reward is not None else np.ones(len(self.z))), dead
 
     def _draw_noise(self) -> None:
@@ -125,7 +184,7 @@ class DreamBatch:
         for j, g in enumerate(self.gens):
             self.uniform[j] = g.random(shape, dtype=np.float32)
             self.eps[j] = g.standard_normal(shape, dtype=np.float32)
-            if self.death == "sample":  # drawn only here, so threshold rollouts stay as they were
+            if self.settings.death == "sample":  # drawn only here, so threshold rollouts stay as they were
                 self.death_uniform[j] = g.random(NOISE_CHUNK, dtype=np.float32)
 
     def keep(self, mask: np.ndarray) -> None:
@@ -133,7 +192,7 @@ class DreamBatch:
         self.gens = [g for g, m in zip(self.gens, mask, strict=True) if m]
         for name in ("z", "h", "c", "restart", "rows", "uniform", "eps", "death_uniform"):
             setattr(self, name, getattr(self, name)[mask])
-        if self.temperature_max is not None:
+        if self.settings.temperature_max is not None:
             self.tau = self.tau[mask]
 
     def rollout(self, controller: Controller, candidate: np.ndarray, seeds: Sequence,

@@ -6,15 +6,16 @@ A scores file is a JSON object::
      "scores": {"shipped agent": [r0, r1, ...], "random policy": [...]},
      "references": {"paper": 1092.0}}
 
-``seeds`` are the environment seeds of the episodes (``episode_seed(1_000_000 + SEED, i)`` for
-model.py's test episodes); every list in ``scores`` has one value per seed (the same episodes for
-every player); ``references`` holds published means to mark on the figure. ``model.py norender
---scores FILE`` and ``python -m worldmodels.demo --scores FILE`` write them;
+``seeds`` are the environment seeds of the episodes (``episode_seed(TEST_SEED_BASE + SEED, i)``
+for model.py's test episodes, :mod:`worldmodels.seeds`); every list in ``scores`` has one value
+per seed (the same episodes for every player); ``references`` holds published means to mark on
+the figure. ``model.py norender --scores FILE`` and ``python -m worldmodels.demo --scores FILE``
+write them;
 
     python -m worldmodels.scores FILE [FILE ...] --out docs/results/figure.png
 
 draws each player's episodes as a strip of points with its mean +/- standard deviation, and each
-reference as a dashed line.
+reference as a dashed line. :func:`standard_error` is the error printed beside episode means.
 """
 
 from __future__ import annotations
@@ -32,6 +33,16 @@ from worldmodels.fileio import atomic_open
 
 class ScoresFileError(ValueError):
     """A scores file that is missing, not JSON, or not shaped as the module doc says."""
+
+
+def standard_error(values: np.ndarray) -> float:
+    """Standard error of the mean of `values` (N,): sample std (ddof 1) / sqrt(N), in the unit of
+    `values`; 0 when N < 2.
+
+    Printed beside episode means because a 100-episode Doom mean moves by ~50 steps between
+    episode sets, as much as the differences between controllers."""
+    values = np.asarray(values, dtype=np.float64)
+    return 0.0 if values.size < 2 else float(values.std(ddof=1) / np.sqrt(values.size))
 
 
 def write_scores(path: str | Path, env: str, unit: str, seeds: list[int],

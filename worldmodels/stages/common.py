@@ -10,16 +10,14 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
 from worldmodels.data import DataFileError
 from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
 from worldmodels.fileio import FileWriteError, atomic_write_text
 from worldmodels.weights import ModelFileError, read_config
 
-__all__ = ["OneLineParser", "StageError", "base_parser", "episode_seed", "existing_output_config",
-           "non_negative_int", "parse", "positive_int", "run_entry", "standard_error",
+__all__ = ["OneLineParser", "StageError", "already_trained", "base_parser",
+           "existing_output_config", "non_negative_int", "parse", "positive_int", "run_entry",
            "write_settings"]
 
 
@@ -97,22 +95,18 @@ def existing_output_config(path: Path) -> dict | None:
         raise StageError(f"{err}; remove it (or pass another --out) to train it again") from None
 
 
+def already_trained(out: Path, checkpoint: Path, **expected: object) -> bool:
+    """True when the weight file `out` exists, its configuration holds every `expected` key at the
+    given value (e.g. epochs=10), and no run is in progress (no `checkpoint` file); a damaged `out`
+    is refused with one line (StageError)."""
+    if checkpoint.exists():
+        return False
+    config = existing_output_config(out)
+    return config is not None and all(config.get(k) == v for k, v in expected.items())
+
+
 def write_settings(path: str | os.PathLike, exp: Experiment, args: argparse.Namespace) -> None:
     """Record the settings a stage ran with, as JSON beside its outputs."""
     exp_fields = {f.name: getattr(exp, f.name) for f in dataclasses.fields(exp) if f.name != "presets"}
     text = json.dumps({"experiment": exp_fields, "args": vars(args)}, indent=1, default=str)
     atomic_write_text(path, text + "\n")
-
-
-def episode_seed(seed: int, index: int) -> int:
-    """A well-mixed 31-bit environment seed for episode `index` of a run seeded `seed`."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def standard_error(values: np.ndarray) -> float:
-    """Standard error of the mean of `values` (N,): sample std (ddof 1) / sqrt(N); 0 when N < 2.
-
-    Printed beside episode means because a 100-episode Doom mean moves by ~50 steps between
-    episode sets, as much as the differences between controllers."""
-    values = np.asarray(values, dtype=np.float64)
-    return 0.0 if values.size < 2 else float(values.std(ddof=1) / np.sqrt(values.size))

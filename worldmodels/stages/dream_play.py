@@ -1,6 +1,6 @@
 """dream_play: a person plays M's dream with the keyboard (left / right / nothing), decoded by V.
 
-    python doomrnn.py [--temperature 1.25] [--seed 0]
+    python doomrnn.py [--temperature 1.25] [--death sample] [--seed 0]
 
 Needs a display. Left and right arrow keys give M the raw actions -1 and +1, no key 0; a new dream
 starts after each death; Esc or closing the window quits.
@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from worldmodels.controller import controller_spec
-from worldmodels.dream import DreamEnv
-from worldmodels.experiments import get_experiment
+from worldmodels.dream import DreamEnv, add_dream_arguments, dream_settings
+from worldmodels.loading import load_dream, load_vae
 from worldmodels.stages.common import StageError, base_parser, non_negative_int, parse, positive_int
-from worldmodels.stages.train import load_dream, load_vae
 from worldmodels.video import has_display
 
 
@@ -31,18 +30,20 @@ def keyboard_action(pygame) -> float | None:
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of the dream-playing script."""
     parser = base_parser("play the dream with the keyboard", exp_name)
-    parser.add_argument("--temperature", type=float, default=None)
+    add_dream_arguments(parser)
     parser.add_argument("--max-steps", type=non_negative_int, default=0, help="stop after this many steps")
     parser.add_argument("--fps", type=positive_int, default=20)
     args, exp, _ = parse(parser, argv, exp_name)
-    exp = get_experiment(exp_name)
+    try:
+        settings = dream_settings(args, exp.temperature)
+    except ValueError as err:
+        parser.error(str(err))
     if not has_display():
         raise StageError("playing the dream needs a display (DISPLAY is not set); to watch a "
                          "controller instead: model.py doomrnn render FILE --record dream.mp4")
     import pygame
 
-    temperature = exp.temperature if args.temperature is None else args.temperature
-    env = DreamEnv(load_dream(exp, None, None, temperature), controller_spec(exp),
+    env = DreamEnv(load_dream(exp, None, None, settings), controller_spec(exp),
                    vae=load_vae(exp, None), render_mode="human")
     env.reset(seed=args.seed)
     env.render()

@@ -30,17 +30,10 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import Experiment
+from worldmodels.loading import load_controller_params, load_rnn, load_vae
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.stages.common import (
-    StageError,
-    base_parser,
-    episode_seed,
-    parse,
-    positive_int,
-    write_settings,
-)
-from worldmodels.stages.model import load_controller_params
-from worldmodels.stages.train import load_rnn, load_vae
+from worldmodels.seeds import episode_seed
+from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
 from worldmodels.vae import VAE
 from worldmodels.weights import expected_shapes
 

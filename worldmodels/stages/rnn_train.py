@@ -28,16 +28,16 @@ import numpy as np
 from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series, require_one_valid
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import file_digest
+from worldmodels.loading import load_rnn
 from worldmodels.mdnrnn import MDNRNN, mixture_nll
 from worldmodels.stages.common import (
     StageError,
+    already_trained,
     base_parser,
-    existing_output_config,
     parse,
     positive_int,
     write_settings,
 )
-from worldmodels.stages.train import load_rnn
 from worldmodels.weights import load_weights, save_weights
 
 # x (B, T, in), z_next (B, T, Z), done_next (B, T), reward_next (B, T), reset state first
@@ -224,9 +224,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if args.init and not Path(args.init).is_file():
         raise StageError(f"{args.init}: no such M weight file for --init (made by: rnn_train.py)")
     args.init_digest = file_digest(args.init) if args.init else None
-    config = None if checkpoint.exists() else existing_output_config(out)  # None: must train
-    if (config is not None and config.get("steps") == args.rnn_steps
-            and config.get("init") == args.init_digest):
+    if already_trained(out, checkpoint, steps=args.rnn_steps, init=args.init_digest):
         print(f"{out}: already trained for {args.rnn_steps} steps; nothing to do", flush=True)
         return
     episodes = load_all_series(Path(args.series or exp.series_dir), exp)

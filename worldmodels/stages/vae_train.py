@@ -21,8 +21,8 @@ from worldmodels.data import SkipCounter, iter_episodes, list_npz, read_episode,
 from worldmodels.experiments import Experiment
 from worldmodels.stages.common import (
     StageError,
+    already_trained,
     base_parser,
-    existing_output_config,
     parse,
     positive_int,
     write_settings,
@@ -69,15 +69,6 @@ def sample_frames(paths: list[Path], count: int, skips: SkipCounter) -> np.ndarr
     return np.stack(frames[:count]) if frames else None
 
 
-def already_trained(out: Path, epochs: int, checkpoint: Path) -> bool:
-    """True when `out` holds V trained for `epochs` epochs and no run is in progress; a damaged
-    `out` is refused with one line (StageError)."""
-    if checkpoint.exists():
-        return False
-    config = existing_output_config(out)
-    return config is not None and config.get("epochs") == epochs
-
-
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of vae_train.py."""
     args, exp, preset = parse(_parser(exp_name), argv, exp_name)
@@ -89,7 +80,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     paths = list_npz(record)[: args.vae_episodes]
     if not paths:
         raise StageError(f"no episode files in {record}/ (made by: extract.py)")
-    if already_trained(out, args.epochs, checkpoint):
+    if already_trained(out, checkpoint, epochs=args.epochs):
         print(f"{out}: already trained for {args.epochs} epochs; nothing to do", flush=True)
         return
     require_one_valid(paths, read_episode, record, "episode", "extract.py")

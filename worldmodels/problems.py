@@ -1,0 +1,77 @@
+"""The problems estool's trainer optimizes: the fitness of controller parameters.
+
+Both evaluate a worker's whole share of the population in one call:
+
+- :class:`DreamProblem`: all candidates x episodes as one :class:`~worldmodels.dream.DreamBatch`.
+- :class:`RealProblem`: the real game, `envs` environments stepped in lockstep with one batched
+  V/M/C call per step.
+
+Episode j of candidate i uses the seed (seeds[i], j).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldmodels.agent import Agent, run_episodes
+from worldmodels.controller import Controller, controller_spec
+from worldmodels.dream import DreamBatch
+from worldmodels.experiments import Experiment
+from worldmodels.mdnrnn import MDNRNN
+from worldmodels.seeds import episode_seed
+from worldmodels.vae import VAE
+
+
+class DreamProblem:
+    """Fitness of controllers = mean dream reward over `num_episode` rollouts each."""
+
+    def __init__(self, exp: Experiment, dream: DreamBatch, mode: str = "zh"):
+        self.exp, self.dream = exp, dream
+        self.spec = controller_spec(exp, mode)
+        self.num_params = self.spec.num_params
+        self.name = exp.name
+
+    def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
+                 train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
+        """params (k, P), seeds (k,) -> (mean reward (k,), mean steps (k,)) over num_episode."""
+        k = len(params)
+        candidate = np.repeat(np.arange(k), num_episode)
+        rollout_seeds = [[int(seeds[i]), j] for i in range(k) for j in range(num_episode)]
+        rewards, steps = self.dream.rollout(Controller(self.spec, params), candidate,
+                                            rollout_seeds, max_len if max_len > 0 else None)
+        return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)
+
+
+class RealProblem:
+    """Fitness of controllers = mean real-game reward over `num_episode` episodes each, played
+    `envs` at a time in lockstep; in training (not in evaluations) an episode may end after
+    `stop_after_negative` consecutive steps of negative reward (0: never)."""
+
+    def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, mode: str = "zh", envs: int = 8,
+                 seed: int = 0, stop_after_negative: int = 0):
+        from worldmodels.envs import make_env
+
+        self.exp, self.vae, self.rnn = exp, vae, rnn
+        self.stop_after_negative = stop_after_negative
+        self.spec = controller_spec(exp, mode)
+        self.num_params = self.spec.num_params
+        self.name = exp.name
+        self.rng = np.random.default_rng(seed)
+        self.envs = [make_env(exp) for _ in range(envs)]
+
+    def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
+                 train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
+        """params (k, P), seeds (k,) -> (mean reward (k,), mean steps (k,)) over num_episode."""
+        k = len(params)
+        agent = Agent(self.exp, self.vae, self.rnn, Controller(self.spec, params), self.rng)
+        candidate = np.repeat(np.arange(k), num_episode)
+        env_seeds = [episode_seed(int(seeds[i]), j) for i in range(k) for j in range(num_episode)]
+        rewards, steps = np.zeros(len(candidate)), np.zeros(len(candidate))
+        for start in range(0, len(candidate), len(self.envs)):
+            part = slice(start, start + len(self.envs))
+            n = len(candidate[part])
+            rewards[part], steps[part] = run_episodes(
+                self.exp, agent, self.envs[:n], env_seeds[part], candidate[part],
+                max_len if max_len > 0 else None,
+                self.stop_after_negative if train_mode else 0)
+        return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)
