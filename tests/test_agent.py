@@ -54,6 +54,7 @@ def test_z_mode_mean_feeds_v_mean_and_sample_draws_noise():
         _agent(DOOMRNN, np.random.default_rng(0), z_mode="mode")
 
 
+@pytest.mark.slow
 def test_doom_batched_episodes_are_reproducible_and_counted():
     def play():
         rng = np.random.default_rng(0)
@@ -95,6 +96,7 @@ def test_training_episodes_stop_after_a_run_of_negative_rewards():
     assert stopped.tolist() == [21] and full.tolist() == [200]
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end():
     out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--untrained",
                           "--episodes", "2"], capture_output=True, text=True, check=True)
@@ -127,6 +129,7 @@ def test_many_doom_games_can_start_at_once_in_one_folder(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-300:] for _, err in outs]
 
 
+@pytest.mark.slow
 def test_shipped_doom_agent_outlives_the_random_policy():
     # The main job (README's first command) on 4 of its 100 episodes. Seeds are fixed, so the
     # scores are reproducible; over 100 episodes the shipped agent averages ~4x the random policy.

@@ -79,11 +79,13 @@ def play_both(seed: int, policy, max_steps: int = 1000, **env_kwargs):
     return result_theirs, step
 
 
+@pytest.mark.slow
 def test_a_lap_is_identical_and_ends_as_gymnasium_ends_it():
     (reward, terminated, truncated, info), steps = play_both(1, follow_track)
     assert terminated and not truncated and info["lap_finished"] and steps < 1000
 
 
+@pytest.mark.slow
 def test_random_driving_is_identical_over_a_whole_episode():
     (_, terminated, truncated, _), steps = play_both(0, random_driving)
     assert truncated and not terminated and steps == 1000
@@ -94,6 +96,7 @@ def test_leaving_the_playfield_is_identical():
     assert terminated and reward == -100 and not info["lap_finished"] and steps < 300
 
 
+@pytest.mark.slow
 def test_weaving_on_and_off_the_road_is_identical():
     play_both(3, weaving, max_steps=400)
 

@@ -87,6 +87,7 @@ def test_temperature_changes_the_dream(parts):
     assert not np.array_equal(cold, hot)
 
 
+@pytest.mark.slow
 def test_sampled_death_uses_the_calibrated_probability(parts):
     # A constant done logit of ln(done_weight) + logit(0.02): below the threshold's cut-off, so
     # threshold rollouts never die, while sampled ones die at rate 0.02 (mean length ~50 steps).

@@ -110,8 +110,8 @@ def done_probability(done_logit: np.ndarray, done_weight: float) -> np.ndarray:
     M's done loss weights the rare done frames by `done_weight` (the reference's restart_factor),
     which multiplies the predicted odds by that weight; dividing the odds by it again gives a
     probability whose sum over an episode is about one death (measured teacher-forced on
-    recorded episodes with round 6's M: 0.99 per episode for the controller's, 0.91 for random
-    play's).
+    recorded episodes with an M of doomrnn's iterative training: 0.99 per episode for the
+    controller's, 0.91 for random play's).
     """
     return 1.0 / (1.0 + np.exp(np.log(done_weight) - done_logit))
 
