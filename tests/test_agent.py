@@ -8,10 +8,12 @@ import pytest
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
+from worldmodels.demo import random_policy_parallel, random_policy_rewards
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.scores import standard_error
+from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights
 
@@ -133,16 +135,27 @@ def test_many_doom_games_can_start_at_once_in_one_folder(tmp_path):
 def test_shipped_doom_agent_outlives_the_random_policy():
     # The main job (README's first command) on 4 of its 100 episodes. Seeds are fixed, so the
     # scores are reproducible; over 100 episodes the shipped agent averages ~4x the random policy.
-    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--episodes", "4", "--batch", "4"],
+    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiment", "doomrnn",
+                          "--episodes", "4", "--batch", "4"],
                          capture_output=True, text=True, check=True).stdout
     agent = float(out.split("shipped agent :")[1].split()[0])
     random = float(out.split("random policy :")[1].split()[0])
     assert agent > 2 * random, out
     # The printed standard error is that of the printed episode scores.
-    scores = np.array(out.split("episodes 0-3:")[1].split("\n")[0].split(), dtype=float)
+    scores = np.array(out.split("  scores:")[1].split("\n")[0].split(), dtype=float)
     printed = float(out.split("standard error ")[1].split(";")[0])
     assert scores.mean() == pytest.approx(agent, abs=0.05)
     assert printed == pytest.approx(standard_error(scores), abs=0.05)
+
+
+@pytest.mark.slow
+def test_random_policy_shared_by_processes_plays_each_share_from_its_own_seed():
+    seeds = [episode_seed(TEST_SEED_BASE, i) for i in range(3)]
+    shared = random_policy_parallel(CARRACING, seeds, 5, workers=2)
+    first = random_policy_rewards(CARRACING, seeds[0::2], np.random.default_rng((5, 0)))
+    second = random_policy_rewards(CARRACING, seeds[1::2], np.random.default_rng((5, 1)))
+    assert shared.tolist() == [first[0], second[0], first[1]]
+    assert np.all(shared < 0)  # uniform random actions lose 0.1 a step and rarely reach tiles
 
 
 def test_standard_error_is_the_sample_std_over_root_n():

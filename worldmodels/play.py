@@ -176,12 +176,13 @@ def action_runs(actions: list) -> tuple[float, int]:
 def play_real_parallel(workers: int, exp: Experiment, spec: ControllerSpec, params: np.ndarray,
                        seeds: list[int], batch: int, max_frames: int | None,
                        vae_path: str | None = None, rnn_path: str | None = None,
-                       show_action_runs: bool = False, z_mode: str = "sample") -> np.ndarray:
+                       show_action_runs: bool = False, z_mode: str = "sample",
+                       verbose: bool = True) -> np.ndarray:
     """:func:`play_real` with the episodes shared by `workers` processes, each pinned to one core
     with one BLAS thread: worker w plays the batches b with b % workers == w, with z noise from
     the seed (0, w) (one worker: play_real itself, seed 0). Returns rewards (len(seeds),) in the
     order of `seeds`."""
-    options = (max_frames, vae_path, rnn_path, show_action_runs, z_mode)
+    options = (max_frames, vae_path, rnn_path, show_action_runs, z_mode, verbose)
     if workers <= 1:
         return play_real(exp, spec, params, seeds, batch, *options)
     load_vae(exp, vae_path), load_rnn(exp, rnn_path)  # a bad file: one error here, not one per worker
@@ -198,15 +199,21 @@ def play_real_parallel(workers: int, exp: Experiment, spec: ControllerSpec, para
     return rewards
 
 
-def _play_real_worker(worker: int, exp: Experiment, spec: ControllerSpec, params: np.ndarray,
-                      seeds: list[int], batch: int, options: tuple, numbers: list[int]) -> np.ndarray:
-    """One process of play_real_parallel: pins itself to a core, then plays its episodes."""
+def pin_worker(worker: int) -> None:
+    """Pin this process to core `worker` (modulo the cores it may use) with one BLAS thread, so
+    that parallel players do not fight over cores."""
     from threadpoolctl import threadpool_limits
 
     if hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {cores[worker % len(cores)]})
     threadpool_limits(limits=1, user_api="blas")
+
+
+def _play_real_worker(worker: int, exp: Experiment, spec: ControllerSpec, params: np.ndarray,
+                      seeds: list[int], batch: int, options: tuple, numbers: list[int]) -> np.ndarray:
+    """One process of play_real_parallel: pins itself to a core, then plays its episodes."""
+    pin_worker(worker)
     return play_real(exp, spec, params, seeds, batch, *options, numbers=numbers,
                      rng_seed=(0, worker))
 
@@ -214,12 +221,13 @@ def _play_real_worker(worker: int, exp: Experiment, spec: ControllerSpec, params
 def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
               batch: int, max_frames: int | None, vae_path: str | None = None,
               rnn_path: str | None = None, show_action_runs: bool = False,
-              z_mode: str = "sample", numbers: list[int] | None = None,
+              z_mode: str = "sample", verbose: bool = True, numbers: list[int] | None = None,
               rng_seed: int | tuple[int, int] = 0) -> np.ndarray:
     """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
     (as "episode NUMBER", numbers[i] for seeds[i], default i; with `show_action_runs`, also each
     episode's :func:`action_runs`). V and M come from `vae_path` / `rnn_path` (default: the
-    experiment's files); `z_mode` as in Agent; z noise from the seed `rng_seed`."""
+    experiment's files); `z_mode` as in Agent; z noise from the seed `rng_seed`. Prints nothing
+    when not `verbose`."""
     rng = np.random.default_rng(rng_seed)
     numbers = list(range(len(seeds))) if numbers is None else numbers
     agent = RecordingAgent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path),
@@ -230,7 +238,7 @@ def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: 
         part = seeds[start : start + len(envs)]
         r, _ = run_episodes(exp, agent, envs[: len(part)], part, np.zeros(len(part), np.int64),
                             max_frames)
-        for row, (i, value) in enumerate(zip(numbers[start:], r, strict=False)):
+        for row, (i, value) in enumerate(zip(numbers[start:], r, strict=False) if verbose else ()):
             runs = ""
             if show_action_runs:
                 median, last = action_runs(agent.actions[row])

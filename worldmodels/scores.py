@@ -9,7 +9,7 @@ A scores file is a JSON object::
 ``seeds`` are the environment seeds of the episodes (``episode_seed(TEST_SEED_BASE + SEED, i)``
 for model.py's test episodes, :mod:`worldmodels.seeds`); every list in ``scores`` has one value
 per seed (the same episodes for every player); ``references`` holds published means to mark on
-the figure. ``model.py norender --scores FILE`` and ``python -m worldmodels.demo --scores FILE``
+the figure. ``model.py norender --scores FILE`` and ``python -m worldmodels.demo --scores-dir DIR``
 write them;
 
     python -m worldmodels.scores FILE [FILE ...] --out docs/results/figure.png
@@ -113,7 +113,7 @@ def plot_scores(files: list[dict], out: Path, title: str | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: plot scores files."""
     parser = argparse.ArgumentParser(description="plot per-episode scores files (strip plot)")
-    parser.add_argument("files", nargs="+", help="scores files (model.py/demo --scores)")
+    parser.add_argument("files", nargs="+", help="scores files (model.py --scores, demo --scores-dir)")
     parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
     parser.add_argument("--title", default=None)
     args = parser.parse_args(argv)
