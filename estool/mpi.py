@@ -246,6 +246,7 @@ def abort(comm: Any, message: str) -> None:
     """Print ``message`` to stderr and end the whole MPI job with exit code 1."""
     print(message, file=sys.stderr, flush=True)
     sys.stdout.flush()
+    time.sleep(0.5)  # the launcher forwards our stderr asynchronously; Abort would cut it off
     comm.Abort(1)
     os._exit(1)  # Abort may return before the launcher kills us; never continue
 
