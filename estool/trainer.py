@@ -7,13 +7,15 @@ Logs go to ``{log_dir}/{game}.{optimizer}.{num_episode}.{popsize}`` + ``.json`` 
 rounded to 4 decimals), ``.hist.json`` (one row per generation, columns
 :data:`estool.logfiles.HIST_COLUMNS`), ``.best.json``, ``.log.json``, ``.hist_best.json``,
 ``.settings.json`` and ``.checkpoint.pkl``; every file is written to a temporary name in the same
-folder and renamed. Running the same command again resumes from the checkpoint.
+folder and renamed. Running the same command again resumes from the checkpoint. ``--init FILE``
+starts the mean from a solution file instead of zeros.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import importlib
 import json
 import pickle
@@ -29,6 +31,7 @@ import numpy as np
 
 from estool import mpi
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
+from estool.average import SolutionFileError, load_solution
 from estool.es import SOLVER_NAMES, Solver, make_solver, popsize_problem
 from estool.logfiles import (
     HIST,
@@ -121,6 +124,9 @@ class Settings:
         "--blas_threads", help="BLAS threads in every process (0: with -n N > 1, the CPUs "
         "divided by N, else the BLAS default); with the BLAS kernel and the -n/-t split, this "
         "decides the exact floats of a chaotic problem", type=non_negative_int))
+    init: str = field(default="", metadata=_opt(
+        "--init", help="start the mean from this solution file ([params, ...], e.g. a .best.json "
+        "evolved in a dream or in an earlier round) instead of zeros"))
     mpiexec: str = field(default="", metadata=_opt(
         "--mpiexec", help="mpiexec used by -n N > 1 (default: $ESTOOL_MPIEXEC, beside python, "
         "or on PATH)"))
@@ -220,7 +226,22 @@ def run_identity(settings: Settings, game: str, num_params: int) -> dict[str, An
     """What a checkpoint must match to be resumed by these settings."""
     ident = {key: getattr(settings, key) for key in RESUME_KEYS}
     ident.update(game=game, num_params=num_params, popsize=settings.popsize)
+    if settings.init:  # absent otherwise, so that runs without --init resume as before
+        init = Path(settings.init)
+        ident["init_sha256"] = hashlib.sha256(init.read_bytes()).hexdigest() if init.is_file() else None
     return ident
+
+
+def initial_mean(path: str, num_params: int) -> np.ndarray:
+    """The parameters (num_params,) of the solution file `path`, for ``--init``; exits with one
+    line if the file is missing, unreadable or of another size."""
+    try:
+        mu = load_solution(path)
+    except SolutionFileError as err:
+        raise SystemExit(f"estool: --init {err}") from None
+    if mu.size != num_params:
+        raise SystemExit(f"estool: --init {path}: {mu.size} parameters, the problem has {num_params}")
+    return mu
 
 
 def new_state(settings: Settings, game: str, num_params: int) -> TrainState:
@@ -228,6 +249,8 @@ def new_state(settings: Settings, game: str, num_params: int) -> TrainState:
     solver = make_solver(settings.optimizer, num_params, settings.popsize, settings.sigma_init,
                          settings.sigma_decay, bool(settings.antithetic), settings.weight_decay,
                          settings.seed_start)
+    if settings.init:
+        solver.set_mu(initial_mean(settings.init, num_params))
     seeder = np.random.default_rng(settings.seed_start)
     return TrainState(run_identity(settings, game, num_params), solver, seeder)
 

@@ -15,7 +15,7 @@ from pipeline_helpers import ROOT, copy_scripts, run_script
 
 from estool.logfiles import hist_dict
 from worldmodels.experiments import DOOMRNN
-from worldmodels.weights import load_weights, read_config
+from worldmodels.weights import load_weights, read_config, save_weights
 
 pytestmark = pytest.mark.pipeline
 
@@ -181,7 +181,7 @@ def test_plot_training_progress_draws_the_newest_log(pipeline):
         assert (folder / "log" / f"doomrnn.cma.1.4{suffix}").stat().st_size > 1000
 
 
-def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_one(pipeline, tmp_path):
+def test_an_iterative_round_records_the_controller_and_retrains_v_and_m_from_the_old_ones(pipeline, tmp_path):
     folder = tmp_path / "doomrnn"
     shutil.copytree(pipeline[0], folder, ignore=shutil.ignore_patterns("tb", "logs", "log_*"))
     best = str(folder / "log" / "doomrnn.cma.1.4.best.json")
@@ -192,6 +192,20 @@ def test_an_iterative_round_records_the_controller_and_retrains_m_from_the_old_o
     assert len(recorded) == 2
     actions = np.concatenate([np.load(p)["action"] for p in recorded])
     assert np.all(np.abs(actions) <= 1.0) and np.unique(actions).size > 10  # noisy, continuous
+    # V goes on from --init: a copy of V with its first kernel shifted by 0.05, which one smoke
+    # epoch at 1e-4 moves far less than that
+    start_v = load_weights(vae, "vae", DOOMRNN)
+    start_v["enc_conv1/kernel"] = start_v["enc_conv1/kernel"] + 0.05
+    init_vae, new_vae = folder / "tf_models" / "vae.shifted.npz", folder / "tf_models" / "vae.iter1.npz"
+    save_weights(init_vae, "vae", DOOMRNN, start_v)
+    vae_args = ("--preset", "smoke", "--init", str(init_vae), "--out", str(new_vae))
+    assert f"starting from {init_vae}" in run(folder, "vae_train.py", *vae_args).stdout
+    kernel = load_weights(new_vae, "vae", DOOMRNN)["enc_conv1/kernel"]
+    assert not np.array_equal(kernel, start_v["enc_conv1/kernel"])
+    assert np.abs(kernel - start_v["enc_conv1/kernel"]).max() < 0.01
+    assert "nothing to do" in run(folder, "vae_train.py", *vae_args).stdout
+    no_v = run(folder, "vae_train.py", "--preset", "smoke", "--init", "nope.npz", check=False)
+    assert no_v.returncode == 2 and "nope.npz: no such V weight file" in no_v.stderr
     assert "encoded 2 episodes" in run(folder, "series.py", "--preset", "smoke").stdout
     old = folder / "tf_models" / "rnn.npz"
     new = folder / "tf_models" / "rnn.iter1.npz"

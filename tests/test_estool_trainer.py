@@ -381,3 +381,24 @@ def test_bad_counts_are_refused_in_one_line_before_training(tmp_path, flags, cod
     assert proc.returncode == code
     assert proc.stderr.count("\n") == 1 and message in proc.stderr
     assert not (tmp_path / "log").exists()
+
+
+def test_init_starts_the_mean_from_a_solution_file(tmp_path) -> None:
+    start = tmp_path / "start.best.json"
+    start.write_text(json.dumps([[3.0] * 10, 1.0]))
+    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--max_generations", "1",
+            "--log_dir", str(tmp_path / "log"), "--init", str(start)]
+    assert trainer.main(argv, lambda args: sphere(None)) == 0
+    (mean,) = json.loads((tmp_path / "log" / "sphere.cma.1.8.json").read_text())
+    assert np.all(np.abs(np.array(mean) - 3.0) < 0.5)  # sigma 0.1 around 3, not around 0
+    start.write_text(json.dumps([[2.0] * 10, 1.0]))  # another file: the checkpoint is refused
+    with pytest.raises(SystemExit, match="other settings.*init_sha256"):
+        trainer.main([*argv[:7], "2", *argv[8:]], lambda args: sphere(None))
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps([[1.0] * 3]))
+    other = ["-n", "1", "-t", "8", "--log_dir", str(tmp_path / "other"), "--init"]
+    with pytest.raises(SystemExit, match=r"--init .*short.json: 3 parameters, the problem has 10$"):
+        trainer.main([*other, str(short)], lambda args: sphere(None))
+    with pytest.raises(SystemExit, match="--init .*nope.json: no such file"):
+        trainer.main([*other, str(tmp_path / "nope.json")], lambda args: sphere(None))
+    assert not (tmp_path / "other" / "sphere.cma.16.8.checkpoint.pkl").exists()

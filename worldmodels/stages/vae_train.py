@@ -4,6 +4,7 @@ Batches come from :class:`worldmodels.data.FrameStream` (a shuffle buffer of at 
 --buffer-frames frames), so memory does not grow with the dataset. Adam at 1e-4, batch 100 as the
 reference. After every epoch the model and optimizer are checkpointed; re-running the same command
 resumes after the last finished epoch. A NaN loss stops training before any weight is written.
+With --init, training starts from an earlier V weight file (iterative rounds).
 Outputs: the V weight file (tf_models/vae.npz or vae/vae.npz), TensorBoard logs in tb/vae, and a
 PNG of frames (top row) and their reconstructions (bottom row) beside the weights.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from worldmodels.data import SkipCounter, iter_episodes, list_npz, read_episode, require_one_valid
 from worldmodels.experiments import Experiment
+from worldmodels.fileio import file_digest
 from worldmodels.stages.common import (
     StageError,
     already_trained,
@@ -28,7 +30,7 @@ from worldmodels.stages.common import (
     write_settings,
 )
 from worldmodels.vae import VAE
-from worldmodels.weights import save_weights
+from worldmodels.weights import load_weights, save_weights
 
 
 def _parser(exp_name: str):
@@ -44,6 +46,10 @@ def _parser(exp_name: str):
     parser.add_argument("--buffer-frames", type=positive_int, default=20000,
                         help="frames held in the shuffle buffer (bounds memory)")
     parser.add_argument("--tensorboard", default="tb/vae", help="TensorBoard log folder")
+    parser.add_argument("--init", default=None,
+                        help="start from this V weight file instead of random weights (iterative "
+                        "training: go on training the last round's V on old and new episodes); "
+                        "fresh optimizer")
     return parser
 
 
@@ -80,7 +86,10 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     paths = list_npz(record)[: args.vae_episodes]
     if not paths:
         raise StageError(f"no episode files in {record}/ (made by: extract.py)")
-    if already_trained(out, checkpoint, epochs=args.epochs):
+    if args.init and not Path(args.init).is_file():
+        raise StageError(f"{args.init}: no such V weight file for --init (made by: vae_train.py)")
+    args.init_digest = file_digest(args.init) if args.init else None
+    if already_trained(out, checkpoint, epochs=args.epochs, init=args.init_digest):
         print(f"{out}: already trained for {args.epochs} epochs; nothing to do", flush=True)
         return
     require_one_valid(paths, read_episode, record, "episode", "extract.py")
@@ -112,6 +121,9 @@ def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path)
     if checkpoint.exists():
         first_epoch = load_training_checkpoint(checkpoint, model, optimizer)["epoch"]
         print(f"resuming {checkpoint} after epoch {first_epoch}", flush=True)
+    elif args.init:
+        model.set_weight_dict(load_weights(args.init, "vae", exp, made_by="vae_train.py"))
+        print(f"starting from {args.init}", flush=True)
     stream.next_epoch = first_epoch
     dataset = tf.data.Dataset.from_generator(
         stream.epoch, output_signature=tf.TensorSpec((None, 64, 64, 3), tf.uint8)
@@ -148,7 +160,8 @@ def train(exp: Experiment, args, paths: list[Path], out: Path, checkpoint: Path)
     if not all(np.all(np.isfinite(w)) for w in weights.values()):
         raise StageError(f"V's loss became NaN; no weights written (last good epoch is in "
                          f"{checkpoint})")
-    save_weights(out, "vae", exp, weights, extra={"epochs": args.epochs, "seed": args.seed})
+    save_weights(out, "vae", exp, weights, extra={"epochs": args.epochs, "seed": args.seed,
+                                                      "init": args.init_digest})
     checkpoint.unlink(missing_ok=True)
     vae = VAE(weights, exp.z_size)
     frames = sample_frames(paths, 8, stream.skips)
