@@ -204,6 +204,11 @@ def test_an_iterative_round_records_the_controller_and_retrains_v_and_m_from_the
     assert not np.array_equal(kernel, start_v["enc_conv1/kernel"])
     assert np.abs(kernel - start_v["enc_conv1/kernel"]).max() < 0.01
     assert "nothing to do" in run(folder, "vae_train.py", *vae_args).stdout
+    scored_v = run(folder, "vae_train.py", "--preset", "smoke", "--evaluate", str(new_vae)).stdout
+    assert re.search(r"reconstruction error per frame \(sum of squares, as r_loss\) mean \d+\.\d+, "
+                     r"median \d+\.\d+ over [1-9]\d* frames of [1-9]\d* episodes", scored_v)
+    no_v_file = run(folder, "vae_train.py", "--evaluate", "nope.npz", check=False)
+    assert no_v_file.returncode == 2 and "nope.npz: no such V weight file" in no_v_file.stderr
     no_v = run(folder, "vae_train.py", "--preset", "smoke", "--init", "nope.npz", check=False)
     assert no_v.returncode == 2 and "nope.npz: no such V weight file" in no_v.stderr
     assert "encoded 2 episodes" in run(folder, "series.py", "--preset", "smoke").stdout

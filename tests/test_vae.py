@@ -61,6 +61,16 @@ def test_batch_equals_single_calls(vae_pair):
     np.testing.assert_allclose(recon[2:3], twin.decode(mu[2:3]), atol=1e-5)
 
 
+def test_reconstruction_error_is_the_summed_squared_error_of_each_frame(vae_pair):
+    model, twin = vae_pair
+    frames = np.random.default_rng(4).integers(0, 256, (7, 64, 64, 3), dtype=np.uint8)
+    x = frames.astype(np.float32) / 255.0
+    recon = np.asarray(model.decode(model.encode(x)[0]))
+    expected = ((recon - x) ** 2).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(twin.reconstruction_error(frames, chunk=3), expected, rtol=1e-4)
+    assert twin.reconstruction_error(frames[:0]).shape == (0,)
+
+
 def test_loss_is_summed_squared_error_plus_floored_kl():
     rng = np.random.default_rng(4)
     x = rng.random((3, 64, 64, 3)).astype(np.float32)

@@ -138,6 +138,15 @@ class VAE:
             x = _sigmoid(x) if i == last else _relu(x)
         return x
 
+    def reconstruction_error(self, frames: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """Per-frame sum of squared errors (N,) between frames (N, 64, 64, 3) uint8 and their
+        reconstructions from mu, pixels in [0, 1]: the units of the training loss's r_loss."""
+        errors = []
+        for i in range(0, len(frames), chunk):
+            part = frames_to_float(frames[i:i + chunk])
+            errors.append(((self.decode(self.encode(part)[0]) - part) ** 2).sum(axis=(1, 2, 3)))
+        return np.concatenate(errors) if errors else np.zeros(0, np.float32)
+
 
 def sample_z(mu: np.ndarray, logvar: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Reparameterised sample z = mu + exp(logvar / 2) * eps, eps ~ N(0, 1); shapes (N, z)."""

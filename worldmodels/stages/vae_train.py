@@ -21,6 +21,7 @@ import numpy as np
 from worldmodels.data import SkipCounter, iter_episodes, list_npz, read_episode, require_one_valid
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import file_digest
+from worldmodels.loading import load_vae
 from worldmodels.stages.common import (
     StageError,
     already_trained,
@@ -46,6 +47,9 @@ def _parser(exp_name: str):
     parser.add_argument("--buffer-frames", type=positive_int, default=20000,
                         help="frames held in the shuffle buffer (bounds memory)")
     parser.add_argument("--tensorboard", default="tb/vae", help="TensorBoard log folder")
+    parser.add_argument("--evaluate", default=None, metavar="V",
+                        help="train nothing: print V's reconstruction error on the frames of "
+                        "--record (use episodes V never trained on)")
     parser.add_argument("--init", default=None,
                         help="start from this V weight file instead of random weights (iterative "
                         "training: go on training the last round's V on old and new episodes); "
@@ -75,9 +79,29 @@ def sample_frames(paths: list[Path], count: int, skips: SkipCounter) -> np.ndarr
     return np.stack(frames[:count]) if frames else None
 
 
+def evaluate(exp: Experiment, vae_path: str, paths: list[Path], record: Path) -> None:
+    """Print the mean and median per-frame reconstruction error (as r_loss) of the V file
+    `vae_path` over every frame of the episodes `paths`; invalid files are counted and skipped."""
+    if not Path(vae_path).is_file():
+        raise StageError(f"{vae_path}: no such V weight file (made by: vae_train.py)")
+    vae = load_vae(exp, vae_path)
+    skips = SkipCounter()
+    errors = [vae.reconstruction_error(episode["obs"]) for _, episode in iter_episodes(paths, skips)]
+    if not errors:
+        raise StageError(f"no valid episode in {record}/ ({skips.count} skipped as invalid)")
+    err = np.concatenate(errors)
+    print(f"{vae_path} on {record}/: reconstruction error per frame (sum of squares, as r_loss) "
+          f"mean {err.mean():.2f}, median {np.median(err):.2f} over {len(err)} frames of "
+          f"{len(errors)} episodes ({skips.count} bad files skipped)", flush=True)
+
+
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of vae_train.py."""
     args, exp, preset = parse(_parser(exp_name), argv, exp_name)
+    if args.evaluate:
+        record = Path(args.record or exp.record_dir)
+        evaluate(exp, args.evaluate, list_npz(record)[: args.vae_episodes], record)
+        return
     args.epochs = args.epochs or preset.vae_epochs
     args.learning_rate = args.learning_rate or exp.vae_learning_rate
     record = Path(args.record or exp.record_dir)
