@@ -68,7 +68,7 @@ SHIPPED = {
         {"paper": 1092.0, "reference code": 973.0},
         "paper: agent 1092 +/- 556, random 210 +/- 108; reference code: agent 973 +/- 540", 1),
     "carracing": ShippedAgent(
-        CARRACING, "log/carracing.cma.4.16.best.json",
+        CARRACING, "log/carracing.cma.4.24.best.json",
         "random CarRacing-v3 tracks (full rules, 1000-step cap)",
         {"paper": 906.0},
         "paper (gym's CarRacing-v0): agent 906 +/- 21", 2),
