@@ -13,7 +13,7 @@ from pathlib import Path
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
 from worldmodels.data import DataFileError
 from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
-from worldmodels.fileio import FileWriteError, atomic_write_text
+from worldmodels.fileio import FileWriteError, atomic_write_text, file_digest
 from worldmodels.weights import ModelFileError, read_config
 
 __all__ = ["OneLineParser", "StageError", "already_trained", "base_parser",
@@ -93,6 +93,23 @@ def existing_output_config(path: Path) -> dict | None:
         return read_config(path)
     except ModelFileError as err:
         raise StageError(f"{err}; remove it (or pass another --out) to train it again") from None
+
+
+def require_weight_file(path: str, model: str, made_by: str, flag: str = "") -> None:
+    """One-line StageError when the `model` ("V" or "M") weight file `path`, given to `flag` if
+    named, does not exist."""
+    if not Path(path).is_file():
+        given = f" for {flag}" if flag else ""
+        raise StageError(f"{path}: no such {model} weight file{given} (made by: {made_by})")
+
+
+def init_digest(path: str | None, model: str, made_by: str) -> str | None:
+    """Digest of the `--init` weight file `path` (None without one), to be stored with the output
+    so that a run from another file is not taken as already done; one line if it is missing."""
+    if not path:
+        return None
+    require_weight_file(path, model, made_by, "--init")
+    return file_digest(path)
 
 
 def already_trained(out: Path, checkpoint: Path, **expected: object) -> bool:

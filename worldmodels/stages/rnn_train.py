@@ -27,15 +27,16 @@ import numpy as np
 
 from worldmodels.data import DataFileError, SkipCounter, list_npz, read_series, require_one_valid
 from worldmodels.experiments import Experiment
-from worldmodels.fileio import file_digest
 from worldmodels.loading import load_rnn
 from worldmodels.mdnrnn import MDNRNN, mixture_nll
 from worldmodels.stages.common import (
     StageError,
     already_trained,
     base_parser,
+    init_digest,
     parse,
     positive_int,
+    require_weight_file,
     write_settings,
 )
 from worldmodels.weights import load_weights, save_weights
@@ -179,8 +180,7 @@ def teacher_forced_metrics(exp: Experiment, rnn: MDNRNN, episodes: list[dict],
 
 def evaluate(exp: Experiment, rnn_path: str, series: Path) -> None:
     """Print :func:`teacher_forced_metrics` of the M file `rnn_path` on every episode in `series`."""
-    if not Path(rnn_path).is_file():
-        raise StageError(f"{rnn_path}: no such M weight file (made by: rnn_train.py)")
+    require_weight_file(rnn_path, "M", "rnn_train.py")
     episodes = load_all_series(series, exp)
     m = teacher_forced_metrics(exp, load_rnn(exp, rnn_path), episodes)
     line = f"{rnn_path} on {series}/: z NLL per dimension {m['z_nll']:.4f}"
@@ -221,9 +221,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         exp = exp.with_overrides(predict_reward=True)
     out = Path(args.out or exp.rnn_path)
     checkpoint = out.with_name("rnn_train.ckpt.npz")
-    if args.init and not Path(args.init).is_file():
-        raise StageError(f"{args.init}: no such M weight file for --init (made by: rnn_train.py)")
-    args.init_digest = file_digest(args.init) if args.init else None
+    args.init_digest = init_digest(args.init, "M", "rnn_train.py")
     if already_trained(out, checkpoint, steps=args.rnn_steps, init=args.init_digest):
         print(f"{out}: already trained for {args.rnn_steps} steps; nothing to do", flush=True)
         return

@@ -20,14 +20,15 @@ import numpy as np
 
 from worldmodels.data import SkipCounter, iter_episodes, list_npz, read_episode, require_one_valid
 from worldmodels.experiments import Experiment
-from worldmodels.fileio import file_digest
 from worldmodels.loading import load_vae
 from worldmodels.stages.common import (
     StageError,
     already_trained,
     base_parser,
+    init_digest,
     parse,
     positive_int,
+    require_weight_file,
     write_settings,
 )
 from worldmodels.vae import VAE
@@ -82,8 +83,7 @@ def sample_frames(paths: list[Path], count: int, skips: SkipCounter) -> np.ndarr
 def evaluate(exp: Experiment, vae_path: str, paths: list[Path], record: Path) -> None:
     """Print the mean and median per-frame reconstruction error (as r_loss) of the V file
     `vae_path` over every frame of the episodes `paths`; invalid files are counted and skipped."""
-    if not Path(vae_path).is_file():
-        raise StageError(f"{vae_path}: no such V weight file (made by: vae_train.py)")
+    require_weight_file(vae_path, "V", "vae_train.py")
     vae = load_vae(exp, vae_path)
     skips = SkipCounter()
     errors = [vae.reconstruction_error(episode["obs"]) for _, episode in iter_episodes(paths, skips)]
@@ -98,21 +98,18 @@ def evaluate(exp: Experiment, vae_path: str, paths: list[Path], record: Path) ->
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of vae_train.py."""
     args, exp, preset = parse(_parser(exp_name), argv, exp_name)
+    record = Path(args.record or exp.record_dir)
+    paths = list_npz(record)[: args.vae_episodes]
     if args.evaluate:
-        record = Path(args.record or exp.record_dir)
-        evaluate(exp, args.evaluate, list_npz(record)[: args.vae_episodes], record)
+        evaluate(exp, args.evaluate, paths, record)
         return
     args.epochs = args.epochs or preset.vae_epochs
     args.learning_rate = args.learning_rate or exp.vae_learning_rate
-    record = Path(args.record or exp.record_dir)
     out = Path(args.out or exp.vae_path)
     checkpoint = out.with_name("vae_train.ckpt.npz")
-    paths = list_npz(record)[: args.vae_episodes]
     if not paths:
         raise StageError(f"no episode files in {record}/ (made by: extract.py)")
-    if args.init and not Path(args.init).is_file():
-        raise StageError(f"{args.init}: no such V weight file for --init (made by: vae_train.py)")
-    args.init_digest = file_digest(args.init) if args.init else None
+    args.init_digest = init_digest(args.init, "V", "vae_train.py")
     if already_trained(out, checkpoint, epochs=args.epochs, init=args.init_digest):
         print(f"{out}: already trained for {args.epochs} epochs; nothing to do", flush=True)
         return
