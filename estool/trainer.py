@@ -97,6 +97,9 @@ class Settings:
         type=positive_int))
     antithetic: int = field(default=1, metadata=_opt(
         "--antithetic", help="1: candidates 2i and 2i+1 share environment seeds"))
+    common_seeds: int = field(default=0, metadata=_opt(
+        "--common_seeds", help="1: every candidate of a generation plays the same episode seeds "
+        "(common random numbers: how hard the episodes are drops out of the ranking)"))
     cap_time: int = field(default=0, metadata=_opt(
         "--cap_time", help="max steps per episode (0: the problem's own limit)",
         type=non_negative_int))
@@ -195,8 +198,12 @@ def load_factory(spec: str) -> Callable[[argparse.Namespace], Problem]:
 
 
 # -- episode seeds --------------------------------------------------------------------------------
-def seed_batch(seeder: np.random.Generator, popsize: int, antithetic: bool) -> np.ndarray:
-    """Training-episode seeds (popsize,) int64; antithetic pairs (2i, 2i+1) share a seed."""
+def seed_batch(seeder: np.random.Generator, popsize: int, antithetic: bool,
+               common: bool = False) -> np.ndarray:
+    """Training-episode seeds (popsize,) int64: one seed for all with `common`, else antithetic
+    pairs (2i, 2i+1) share a seed, else each candidate its own."""
+    if common:
+        return np.repeat(seeder.integers(0, 2**31 - 1, size=1, dtype=np.int64), popsize)
     if antithetic:
         half = seeder.integers(0, 2**31 - 1, size=(popsize + 1) // 2, dtype=np.int64)
         return np.repeat(half, 2)[:popsize]
@@ -226,6 +233,8 @@ def run_identity(settings: Settings, game: str, num_params: int) -> dict[str, An
     """What a checkpoint must match to be resumed by these settings."""
     ident = {key: getattr(settings, key) for key in RESUME_KEYS}
     ident.update(game=game, num_params=num_params, popsize=settings.popsize)
+    if settings.common_seeds:  # absent otherwise, so that earlier checkpoints resume as before
+        ident["common_seeds"] = settings.common_seeds
     if settings.init:  # absent otherwise, so that runs without --init resume as before
         init = Path(settings.init)
         ident["init_sha256"] = hashlib.sha256(init.read_bytes()).hexdigest() if init.is_file() else None
@@ -274,8 +283,9 @@ def load_checkpoint(path: Path, identity: dict[str, Any]) -> TrainState:
                          "to restart the run from generation 0") from None
     if not isinstance(state, TrainState) or state.version != CHECKPOINT_VERSION:
         raise SystemExit(f"estool: {path} has an unknown checkpoint version; delete it to restart")
-    diff = [f"{k}: checkpoint {state.identity.get(k)!r} != now {v!r}"
-            for k, v in identity.items() if state.identity.get(k) != v]
+    keys = list(identity) + [k for k in state.identity if k not in identity]
+    diff = [f"{k}: checkpoint {state.identity.get(k)!r} != now {identity.get(k)!r}"
+            for k in keys if state.identity.get(k) != identity.get(k)]
     if diff:
         raise SystemExit(f"estool: {path} was made with other settings ({'; '.join(diff)}); "
                          "use the same settings, another --log_dir, or delete it")
@@ -361,7 +371,8 @@ class Trainer:
     def generation(self, state: TrainState) -> None:
         """ask, evaluate with fresh seeds, tell; append a history row."""
         solutions = state.solver.ask()
-        seeds = seed_batch(state.seeder, self.s.popsize, bool(self.s.antithetic))
+        seeds = seed_batch(state.seeder, self.s.popsize, bool(self.s.antithetic),
+                           bool(self.s.common_seeds))
         rewards, steps = self.pool.evaluate(solutions, seeds, self.s.num_episode, self.s.cap_time,
                                             True)
         state.solver.tell(rewards)

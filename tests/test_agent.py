@@ -1,5 +1,6 @@
 """The agent in the real games, and the rule that rollout code never imports TensorFlow."""
 
+import json
 import subprocess
 import sys
 
@@ -12,10 +13,12 @@ from worldmodels.demo import random_policy_parallel, random_policy_rewards
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
+from worldmodels.play import play_modes
+from worldmodels.problems import RealProblem
 from worldmodels.scores import standard_error
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
-from worldmodels.weights import init_weights
+from worldmodels.weights import ModelFileError, init_weights
 
 
 def test_rollout_modules_never_import_tensorflow():
@@ -72,6 +75,39 @@ def test_doom_batched_episodes_are_reproducible_and_counted():
     np.testing.assert_array_equal(rewards, again)
     np.testing.assert_array_equal(rewards, steps)  # TakeCover pays 1 per step survived
     assert np.all((steps > 10) & (steps <= 2100))
+
+
+def test_real_problem_plays_with_v_mean_when_asked():
+    """With z = V's mean the rewards do not depend on the problem's noise seed; sampled z do."""
+    rng = np.random.default_rng(4)
+    vae = VAE(init_weights("vae", CARRACING, rng), CARRACING.z_size)
+    rnn = MDNRNN(init_weights("rnn", CARRACING, rng), CARRACING)
+    spec = controller_spec(CARRACING)
+    params = rng.standard_normal((2, spec.num_params)) * 0.05
+    params[:, -2] = 3.0  # full gas, so that steering decides which tiles the car reaches
+
+    def rewards(z_mode, seed):
+        problem = RealProblem(CARRACING, vae, rnn, envs=2, seed=seed, z_mode=z_mode)
+        return problem.evaluate(params, np.array([7, 8]), 1, 120, train_mode=False)[0]
+
+    np.testing.assert_array_equal(rewards("mean", 1), rewards("mean", 2))
+    assert not np.array_equal(rewards("sample", 1), rewards("sample", 2))
+
+
+def test_play_modes_come_from_the_training_settings_unless_given(tmp_path):
+    best = tmp_path / "carracing.cma.4.24.best.json"
+    settings = tmp_path / "carracing.cma.4.24.settings.json"
+    assert play_modes(str(best)) == ("zh", "sample")  # no settings file: the reference's
+    settings.write_text(json.dumps({"controller_mode": "z_hidden", "z_mode": "mean"}))
+    assert play_modes(str(best)) == ("z_hidden", "mean")
+    assert play_modes(str(tmp_path / "carracing.cma.4.24.json")) == ("z_hidden", "mean")
+    assert play_modes(str(best), "zh", "sample") == ("zh", "sample")
+    settings.write_text(json.dumps({"z_mode": "median"}))
+    with pytest.raises(ModelFileError, match="z 'median'"):
+        play_modes(str(best))
+    settings.write_text("{")
+    with pytest.raises(ModelFileError, match="settings.json: unreadable training settings"):
+        play_modes(str(best))
 
 
 def test_carracing_respects_the_step_cap():

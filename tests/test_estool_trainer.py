@@ -100,6 +100,33 @@ def test_antithetic_seeds_come_in_pairs() -> None:
     assert len(set(seed_batch(np.random.default_rng(0), 8, False).tolist())) == 8
 
 
+class SeedRecorder:
+    """Sphere that keeps the training seeds it was given."""
+
+    def __init__(self) -> None:
+        self.inner, self.seen = sphere(None), []
+        self.num_params, self.name = self.inner.num_params, self.inner.name
+
+    def evaluate(self, params, seeds, num_episode, max_len, train_mode):
+        if train_mode:
+            self.seen.append(np.array(seeds))
+        return self.inner.evaluate(params, seeds, num_episode, max_len, train_mode)
+
+
+def test_common_seeds_give_the_whole_generation_one_seed_and_join_the_checkpoint(tmp_path) -> None:
+    for antithetic in (True, False):
+        seeds = seed_batch(np.random.default_rng(0), 8, antithetic, common=True)
+        assert seeds.shape == (8,) and len(set(seeds.tolist())) == 1
+    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--max_generations", "2",
+            "--log_dir", str(tmp_path / "log"), "--common_seeds", "1"]
+    recorder = SeedRecorder()
+    assert trainer.main(argv, lambda args: recorder) == 0
+    assert [len(set(seeds.tolist())) for seeds in recorder.seen] == [1, 1]
+    assert recorder.seen[0][0] != recorder.seen[1][0]  # a new draw every generation
+    with pytest.raises(SystemExit, match="other settings.*common_seeds"):
+        trainer.main([*argv[:7], "3", *argv[8:-2]], lambda args: sphere(None))
+
+
 def test_log_files_and_formats(reference, tmp_path) -> None:
     hist = reference["hist"]
     assert [row["generation"] for row in hist] == list(range(1, 21))

@@ -60,3 +60,22 @@ def load_controller_params(path: str | os.PathLike, num_params: int) -> np.ndarr
                              f"({num_params},) finite values (other experiment or "
                              "--controller-mode?)")
     return params
+
+
+def training_settings(controller_path: str | os.PathLike) -> dict:
+    """The settings train.py wrote beside the controller file `controller_path` (``NAME.best.json``
+    or ``NAME.json`` -> ``NAME.settings.json``), or {} when there is no such file; refuses an
+    unreadable one with one line (ModelFileError)."""
+    path = Path(controller_path)
+    base = path.name.removesuffix(".json").removesuffix(".best")
+    settings = path.with_name(f"{base}.settings.json")
+    if not settings.is_file():
+        return {}
+    try:
+        data = json.loads(settings.read_text())
+    except (OSError, ValueError) as err:
+        raise ModelFileError(f"{settings}: unreadable training settings ({err}); fix or delete it, "
+                             "or pass --controller-mode and --z") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{settings}: training settings must be a JSON object")
+    return data

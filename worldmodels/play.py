@@ -21,10 +21,11 @@ from worldmodels.controller import Controller, ControllerSpec, controller_spec
 from worldmodels.dream import DreamEnv, DreamSettings, add_dream_arguments, dream_settings
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import CONTROLLER_MODES, Experiment
-from worldmodels.loading import load_controller_params, load_dream, load_rnn, load_vae
+from worldmodels.loading import load_controller_params, load_dream, load_rnn, load_vae, training_settings
 from worldmodels.scores import standard_error, write_scores
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.video import Viewer, has_display, side_by_side
+from worldmodels.weights import ModelFileError
 
 
 def parse_play_args(exp: Experiment, argv: list[str] | None,
@@ -76,7 +77,8 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         help="real game, norender: also write each episode's seed and score to "
                         "FILE (JSON; python -m worldmodels.scores FILE --out fig.png plots it)")
     add_dream_arguments(parser, default_temperature)
-    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
+    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default=None,
+                        help="default: the one FILE was trained with (its .settings.json), else zh")
     parser.add_argument("--batch", type=positive_int, default=8, help="real games played in lockstep")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="real game, norender: processes sharing the episodes, one per core "
@@ -89,17 +91,33 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         help="M weight file (default: the experiment's); use the M the controller "
                         "was trained with")
     parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
-    parser.add_argument("--z", choices=Z_MODES, default="sample", dest="z_mode",
-                        help="real game: C and M see z sampled from V (the reference) or V's mean")
+    parser.add_argument("--z", choices=Z_MODES, default=None, dest="z_mode",
+                        help="real game: C and M see z sampled from V (the reference) or V's mean "
+                        "(default: what FILE was trained with, from its .settings.json, else sample)")
     parser.add_argument("--initial-z", default=None,
                         help="initial_z for the dream (default: the experiment's); use the one "
                         "made with M's V")
     return parser
 
 
+def play_modes(controller_path: str, controller_mode: str | None = None,
+               z_mode: str | None = None) -> tuple[str, str]:
+    """(controller mode, z mode) to play the controller file `controller_path` with: the given
+    ones, else those it was trained with (train.py's settings file beside it), else the
+    reference's ("zh", "sample"). Refuses unknown values with one line (ModelFileError)."""
+    trained = training_settings(controller_path)
+    controller_mode = controller_mode or trained.get("controller_mode", "zh")
+    z_mode = z_mode or trained.get("z_mode", "sample")
+    if controller_mode not in CONTROLLER_MODES or z_mode not in Z_MODES:
+        raise ModelFileError(f"{controller_path}: trained with controller mode {controller_mode!r} "
+                             f"and z {z_mode!r}; known: {CONTROLLER_MODES} and {Z_MODES}")
+    return controller_mode, z_mode
+
+
 def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     """Run a command line parsed by :func:`parse_play_args`: norender prints each test episode's
     reward and their mean (in the game's score unit), render shows or records one episode."""
+    args.controller_mode, args.z_mode = play_modes(args.file, args.controller_mode, args.z_mode)
     spec = controller_spec(exp, args.controller_mode)
     params = load_controller_params(args.file, spec.num_params)
     if args.mode == "norender":
@@ -138,10 +156,11 @@ def _show(exp: Experiment, args: argparse.Namespace, spec: ControllerSpec,
     viewer = Viewer(record, height=args.video_height, every=args.video_every)
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if args.env == exp.dream_env_name:
-        total = render_dream(exp, spec, params, seed, args.dream_settings, viewer, args.vae,
-                             args.rnn, args.initial_z)
+        total = render_dream(exp, spec, params, seed, args.dream_settings, viewer, args.max_frames,
+                             args.vae, args.rnn, args.initial_z)
     else:
-        total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn)
+        total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn,
+                            args.z_mode)
     viewer.close()
     print(f"{args.env}: reward {total:.2f}", flush=True)
 
@@ -252,11 +271,12 @@ def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: 
 
 def render_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seed: int,
                 viewer: Viewer, max_frames: int | None, vae_path: str | None = None,
-                rnn_path: str | None = None) -> float:
-    """One real episode shown as [screen | 64x64 input | V's reconstruction]; returns its reward."""
+                rnn_path: str | None = None, z_mode: str = "sample") -> float:
+    """One real episode shown as [screen | 64x64 input | V's reconstruction]; returns its reward.
+    `z_mode` as in Agent."""
     vae = load_vae(exp, vae_path)
     agent = Agent(exp, vae, load_rnn(exp, rnn_path), Controller(spec, params),
-                  np.random.default_rng(0))
+                  np.random.default_rng(0), z_mode)
     agent.reset(np.zeros(1, np.int64))
     env = make_env(exp)
     frame, _ = env.reset(seed=seed)
@@ -274,18 +294,21 @@ def render_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seed:
 
 
 def render_dream(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seed: int,
-                 settings: DreamSettings, viewer: Viewer, vae_path: str | None = None,
-                 rnn_path: str | None = None, initial_z_path: str | None = None) -> float:
-    """One dream episode shown as V's decoding of each dreamed z; returns its reward."""
+                 settings: DreamSettings, viewer: Viewer, max_frames: int | None = None,
+                 vae_path: str | None = None, rnn_path: str | None = None,
+                 initial_z_path: str | None = None) -> float:
+    """One dream episode (at most `max_frames` steps) shown as V's decoding of each dreamed z;
+    returns its reward."""
     core = load_dream(exp, rnn_path, initial_z_path, settings)
     env = DreamEnv(core, spec, vae=load_vae(exp, vae_path), render_mode="rgb_array")
     controller = Controller(spec, params)
     obs, _ = env.reset(seed=seed)
-    total, done = 0.0, False
-    while not done:
+    total = 0.0
+    for _ in range(max_frames or exp.max_frames):
         viewer.show(side_by_side(env.render(), height=viewer.height))
         action = controller.act(obs[None, None])[0, 0]
         obs, reward, terminated, truncated, _ = env.step(action)
         total += reward
-        done = terminated or truncated
+        if terminated or truncated:
+            break
     return total

@@ -45,14 +45,15 @@ class DreamProblem:
 class RealProblem:
     """Fitness of controllers = mean real-game reward over `num_episode` episodes each, played
     `envs` at a time in lockstep; in training (not in evaluations) an episode may end after
-    `stop_after_negative` consecutive steps of negative reward (0: never)."""
+    `stop_after_negative` consecutive steps of negative reward (0: never). `z_mode` as in Agent."""
 
     def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, mode: str = "zh", envs: int = 8,
-                 seed: int = 0, stop_after_negative: int = 0):
+                 seed: int = 0, stop_after_negative: int = 0, z_mode: str = "sample"):
         from worldmodels.envs import make_env
 
         self.exp, self.vae, self.rnn = exp, vae, rnn
         self.stop_after_negative = stop_after_negative
+        self.z_mode = z_mode
         self.spec = controller_spec(exp, mode)
         self.num_params = self.spec.num_params
         self.name = exp.name
@@ -63,7 +64,8 @@ class RealProblem:
                  train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
         """params (k, P), seeds (k,) -> (mean reward (k,), mean steps (k,)) over num_episode."""
         k = len(params)
-        agent = Agent(self.exp, self.vae, self.rnn, Controller(self.spec, params), self.rng)
+        agent = Agent(self.exp, self.vae, self.rnn, Controller(self.spec, params), self.rng,
+                      self.z_mode)
         candidate = np.repeat(np.arange(k), num_episode)
         env_seeds = [episode_seed(int(seeds[i]), j) for i in range(k) for j in range(num_episode)]
         rewards, steps = np.zeros(len(candidate)), np.zeros(len(candidate))

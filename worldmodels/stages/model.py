@@ -4,7 +4,9 @@
 
 ENV is the experiment's real-game name (doomreal, carracing; the default) or its dream name
 (doomrnn, carracingrnn). FILE is a controller log (``.best.json`` = [params, reward] or ``.json`` =
-[params]). ``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean
+[params]); it is played with the controller mode and z (sampled, or V's mean) it was trained
+with, read from the ``.settings.json`` that train.py wrote beside it (``--controller-mode`` and
+``--z`` override). ``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean
 and standard deviation and the mean's standard error (with --action-runs, real game: also how long
 the agent holds one action).
 ``render`` plays one episode and shows it in a window where there is a

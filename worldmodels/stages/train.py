@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from worldmodels.agent import Z_MODES
 from worldmodels.data import DataFileError
 from worldmodels.dream import add_dream_arguments, dream_settings
 from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, get_experiment
@@ -38,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="real game, training only: end an episode after N consecutive steps "
                         "of negative reward (0: never; an attention agent for CarRacing used 20); "
                         "the evaluations every --eval_steps use the full rules")
+    parser.add_argument("--z", choices=Z_MODES, default="sample", dest="z_mode",
+                        help="real game: C and M see z sampled from V (the reference) or V's mean; "
+                        "model.py plays the controller the same way (from the settings file)")
 
 
 def preset_defaults(exp: Experiment, preset_name: str) -> dict:
@@ -77,7 +81,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
             return DreamProblem(exp, dream, args.controller_mode)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
                            args.controller_mode, args.envs, seed=args.seed_start,
-                           stop_after_negative=args.stop_after_negative)
+                           stop_after_negative=args.stop_after_negative, z_mode=args.z_mode)
 
     # estool relaunches sys.argv under mpiexec for -n > 1, so hand it the real command line.
     code = estool_main(None if argv == sys.argv[1:] else argv, make_problem, exp.name,
