@@ -10,8 +10,8 @@ Policies:
 - ``cauchy_controller`` (carracing's reference): the full agent with V, M and C weights drawn from a
   Cauchy distribution times a scale s ~ U(0, 0.01), all redrawn every episode.
 - ``controller`` (iterative training): the trained agent, V and M from the experiment's files and C
-  from ``--controller FILE``, with Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per
-  episode. Its episodes show M what happens where the controller goes, so a retrained M stops
+  from ``--controller FILE`` (played with the controller mode and z it was trained with), with
+  Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per episode. Its episodes show M what happens where the controller goes, so a retrained M stops
   rewarding the dream's exploits.
 """
 
@@ -32,6 +32,7 @@ from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import Experiment
 from worldmodels.loading import load_controller_params, load_rnn, load_vae
 from worldmodels.mdnrnn import MDNRNN
+from worldmodels.play import play_modes
 from worldmodels.seeds import episode_seed
 from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
 from worldmodels.vae import VAE
@@ -90,12 +91,12 @@ class CauchyControllerPolicy:
 
 
 class ControllerPolicy:
-    """A trained agent (V, M, controller parameters) acting with Gaussian noise of scale
-    sigma ~ U(0, max_noise), drawn once per episode."""
+    """A trained agent (V, M, controller parameters, z mode as in Agent) acting with Gaussian
+    noise of scale sigma ~ U(0, max_noise), drawn once per episode."""
 
     def __init__(self, exp: Experiment, rng: np.random.Generator, vae: VAE, rnn: MDNRNN,
-                 params: np.ndarray, max_noise: float):
-        self.agent = Agent(exp, vae, rnn, Controller(controller_spec(exp), params), rng)
+                 controller: Controller, z_mode: str, max_noise: float):
+        self.agent = Agent(exp, vae, rnn, controller, rng, z_mode)
         self.agent.reset(np.zeros(1, np.int64))
         self.rng, self.sigma, self.size = rng, rng.uniform(0.0, max_noise), exp.action_size
 
@@ -108,7 +109,7 @@ class ControllerPolicy:
 def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: tuple = (),
                 max_hold: int = 10):
     """The policy called `name` (one of POLICIES) for one episode; `trained` is
-    (V, M, controller params, max noise) for the ``controller`` policy, `max_hold` the longest
+    (V, M, Controller, z mode, max noise) for the ``controller`` policy, `max_hold` the longest
     hold of ``held_uniform``."""
     if name == "cauchy_controller":
         return CauchyControllerPolicy(exp, rng)
@@ -119,11 +120,15 @@ def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: t
 
 def load_trained(exp: Experiment, controller: str, max_noise: float,
                  rnn_path: str | None = None, vae_path: str | None = None) -> tuple:
-    """(V, M, controller params (P,), max_noise) for the ``controller`` policy; V and M from
+    """(V, M, Controller, z mode, max_noise) for the ``controller`` policy, played with the
+    controller mode and z it was trained with (:func:`worldmodels.play.play_modes`); V and M from
     `vae_path` and `rnn_path` (default: the experiment's files), which must be the ones the
     controller was trained with."""
-    params = load_controller_params(controller, controller_spec(exp).num_params)
-    return load_vae(exp, vae_path), load_rnn(exp, rnn_path), params, max_noise
+    controller_mode, z_mode = play_modes(controller)
+    spec = controller_spec(exp, controller_mode)
+    params = load_controller_params(controller, spec.num_params)
+    return (load_vae(exp, vae_path), load_rnn(exp, rnn_path), Controller(spec, params), z_mode,
+            max_noise)
 
 
 def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
