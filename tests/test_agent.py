@@ -9,7 +9,7 @@ import pytest
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.demo import random_policy_parallel, random_policy_rewards
+from worldmodels.demo import SHIPPED, random_policy_parallel, random_policy_rewards
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
 from worldmodels.mdnrnn import MDNRNN
@@ -182,6 +182,20 @@ def test_shipped_doom_agent_outlives_the_random_policy():
     printed = float(out.split("standard error ")[1].split(";")[0])
     assert scores.mean() == pytest.approx(agent, abs=0.05)
     assert printed == pytest.approx(standard_error(scores), abs=0.05)
+
+
+@pytest.mark.slow
+def test_shipped_carracing_agent_drives_with_v_mean_and_beats_random_actions():
+    # The shipped controller was evolved seeing V's mean; its settings file says so, and the demo
+    # plays it that way (on 2 of its 100 tracks; the agent averages ~670, random actions ~-32).
+    shipped = SHIPPED["carracing"]
+    assert play_modes(str(shipped.files()[2])) == ("zh", "mean")
+    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiment", "carracing",
+                          "--episodes", "2", "--batch", "2"],
+                         capture_output=True, text=True, check=True).stdout
+    agent = float(out.split("shipped agent :")[1].split()[0])
+    random = float(out.split("random policy :")[1].split()[0])
+    assert agent > 300 and random < 0, out
 
 
 @pytest.mark.slow

@@ -11,8 +11,8 @@ Policies:
   Cauchy distribution times a scale s ~ U(0, 0.01), all redrawn every episode.
 - ``controller`` (iterative training): the trained agent, V and M from the experiment's files and C
   from ``--controller FILE`` (played with the controller mode and z it was trained with), with
-  Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per episode. Its episodes show M what happens where the controller goes, so a retrained M stops
-  rewarding the dream's exploits.
+  Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per episode. Its episodes show M
+  what happens where the controller goes, so a retrained M stops rewarding the dream's exploits.
 """
 
 from __future__ import annotations
