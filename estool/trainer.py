@@ -148,6 +148,8 @@ class Settings:
 # Settings that a checkpoint must agree with to be resumed (the rest may change between runs).
 RESUME_KEYS = ("optimizer", "num_episode", "eval_steps", "antithetic", "cap_time", "retrain",
                "seed_start", "sigma_init", "sigma_decay", "weight_decay")
+# Settings added later: they join the identity only when set, so older checkpoints still resume.
+RESUME_KEYS_WHEN_SET = ("common_seeds",)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -233,8 +235,8 @@ def run_identity(settings: Settings, game: str, num_params: int) -> dict[str, An
     """What a checkpoint must match to be resumed by these settings."""
     ident = {key: getattr(settings, key) for key in RESUME_KEYS}
     ident.update(game=game, num_params=num_params, popsize=settings.popsize)
-    if settings.common_seeds:  # absent otherwise, so that earlier checkpoints resume as before
-        ident["common_seeds"] = settings.common_seeds
+    ident.update({key: getattr(settings, key) for key in RESUME_KEYS_WHEN_SET
+                  if getattr(settings, key)})
     if settings.init:  # absent otherwise, so that runs without --init resume as before
         init = Path(settings.init)
         ident["init_sha256"] = hashlib.sha256(init.read_bytes()).hexdigest() if init.is_file() else None

@@ -114,12 +114,20 @@ def play_modes(controller_path: str, controller_mode: str | None = None,
     return controller_mode, z_mode
 
 
+def load_trained_controller(exp: Experiment, path: str, controller_mode: str | None = None,
+                            z_mode: str | None = None) -> tuple[ControllerSpec, np.ndarray, str]:
+    """(spec, parameters (P,), z mode) of the controller file `path`, in the modes
+    :func:`play_modes` picks."""
+    controller_mode, z_mode = play_modes(path, controller_mode, z_mode)
+    spec = controller_spec(exp, controller_mode)
+    return spec, load_controller_params(path, spec.num_params), z_mode
+
+
 def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     """Run a command line parsed by :func:`parse_play_args`: norender prints each test episode's
     reward and their mean (in the game's score unit), render shows or records one episode."""
-    args.controller_mode, args.z_mode = play_modes(args.file, args.controller_mode, args.z_mode)
-    spec = controller_spec(exp, args.controller_mode)
-    params = load_controller_params(args.file, spec.num_params)
+    spec, params, args.z_mode = load_trained_controller(exp, args.file, args.controller_mode,
+                                                        args.z_mode)
     if args.mode == "norender":
         _score(exp, args, spec, params)
     else:

@@ -30,9 +30,9 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.experiments import Experiment
-from worldmodels.loading import load_controller_params, load_rnn, load_vae
+from worldmodels.loading import load_rnn, load_vae
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.play import play_modes
+from worldmodels.play import load_trained_controller
 from worldmodels.seeds import episode_seed
 from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
 from worldmodels.vae import VAE
@@ -124,9 +124,7 @@ def load_trained(exp: Experiment, controller: str, max_noise: float,
     controller mode and z it was trained with (:func:`worldmodels.play.play_modes`); V and M from
     `vae_path` and `rnn_path` (default: the experiment's files), which must be the ones the
     controller was trained with."""
-    controller_mode, z_mode = play_modes(controller)
-    spec = controller_spec(exp, controller_mode)
-    params = load_controller_params(controller, spec.num_params)
+    spec, params, z_mode = load_trained_controller(exp, controller)
     return (load_vae(exp, vae_path), load_rnn(exp, rnn_path), Controller(spec, params), z_mode,
             max_noise)
 
