@@ -75,7 +75,9 @@ def test_model_shares_real_tracks_between_worker_processes(pipeline):
     lines = sorted(line for line in first.stdout.splitlines() if line.startswith("episode "))
     assert [line.split(":")[0] for line in lines] == [f"episode {i}" for i in range(5)]
     scores = read_scores(folder / "scores.json")
-    printed = [float(line.split("reward ")[1]) for line in lines]
+    printed = [float(line.split("reward ")[1].split(",")[0]) for line in lines]
+    steps = [int(line.split("steps ")[1]) for line in lines]
+    assert all(0 < t <= 40 for t in steps)  # --max-frames 40 caps every episode
     ((player, values),) = scores["scores"].items()
     assert player.endswith(best) and np.allclose(values, printed, atol=0.005)
     assert scores["seeds"][4] == episode_seed(1_000_000, 4)

@@ -251,8 +251,9 @@ def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: 
               z_mode: str = "sample", verbose: bool = True, numbers: list[int] | None = None,
               rng_seed: int | tuple[int, int] = 0) -> np.ndarray:
     """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
-    (as "episode NUMBER", numbers[i] for seeds[i], default i; with `show_action_runs`, also each
-    episode's :func:`action_runs`). V and M come from `vae_path` / `rnn_path` (default: the
+    (as "episode NUMBER: reward R, steps T", numbers[i] for seeds[i], default i; T equal to the
+    step cap means the episode was cut there; with `show_action_runs`, also each episode's
+    :func:`action_runs`). V and M come from `vae_path` / `rnn_path` (default: the
     experiment's files); `z_mode` as in Agent; z noise from the seed `rng_seed`. Prints nothing
     when not `verbose`."""
     rng = np.random.default_rng(rng_seed)
@@ -263,14 +264,15 @@ def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: 
     rewards = []
     for start in range(0, len(seeds), len(envs)):
         part = seeds[start : start + len(envs)]
-        r, _ = run_episodes(exp, agent, envs[: len(part)], part, np.zeros(len(part), np.int64),
-                            max_frames)
-        for row, (i, value) in enumerate(zip(numbers[start:], r, strict=False) if verbose else ()):
+        r, steps = run_episodes(exp, agent, envs[: len(part)], part,
+                                np.zeros(len(part), np.int64), max_frames)
+        for row, (i, value, t) in enumerate(zip(numbers[start:], r, steps, strict=False)
+                                            if verbose else ()):
             runs = ""
             if show_action_runs:
                 median, last = action_runs(agent.actions[row])
                 runs = f", action runs: median {median:.0f} steps, last {last} steps"
-            print(f"episode {i}: reward {value:.2f}{runs}", flush=True)
+            print(f"episode {i}: reward {value:.2f}, steps {t}{runs}", flush=True)
         rewards.extend(r)
     for env in envs:
         env.close()
