@@ -29,9 +29,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from worldmodels.agent import Z_MODES  # noqa: E402
 from worldmodels.controller import controller_spec  # noqa: E402
-from worldmodels.experiments import CARRACING  # noqa: E402
+from worldmodels.experiments import CARRACING, Z_MODES  # noqa: E402
 from worldmodels.loading import load_controller_params, load_rnn, load_vae  # noqa: E402
 from worldmodels.problems import RealProblem  # noqa: E402
 

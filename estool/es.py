@@ -145,6 +145,11 @@ class Solver:
         """Root mean square of the per-parameter sampling standard deviation."""
         raise NotImplementedError
 
+    def compact_state(self) -> dict[str, np.ndarray]:
+        """What :func:`make_solver` needs to go on from this solver on another machine: at least
+        the mean (P,); solvers with an adapted step size add it."""
+        return {"mean": self.current_param()}
+
     def best_param(self) -> np.ndarray:
         """Best single candidate seen so far (P,) by (weight-decayed) training fitness."""
         return self.best_mu.copy()
@@ -162,7 +167,12 @@ class CMAES(Solver):
     """
 
     def __init__(self, num_params: int, popsize: int = 64, sigma_init: float = 0.1,
-                 weight_decay: float = 0.01, seed: int = 0) -> None:
+                 weight_decay: float = 0.01, seed: int = 0, diagonal: bool = False,
+                 stds: np.ndarray | None = None) -> None:
+        """`diagonal`: separable CMA-ES (pycma's ``CMA_diagonal``: only the diagonal of the
+        covariance is learnt, with learning rates about num_params times the full matrix's).
+        `stds` (num_params,): initial per-parameter scales relative to `sigma_init` (pycma's
+        ``CMA_stds``; default: all 1)."""
         import cma
 
         _require_popsize("cma", popsize)
@@ -183,6 +193,10 @@ class CMAES(Solver):
             "signals_filename": "",  # do not look for cma_signals.in in the working directory
             "verb_time": False,
         }
+        if diagonal:
+            options["CMA_diagonal"] = True
+        if stds is not None:
+            options["CMA_stds"] = np.asarray(stds, dtype=np.float64)
         self.es = cma.CMAEvolutionStrategy(np.zeros(num_params), sigma_init, options)
 
     @staticmethod
@@ -211,6 +225,13 @@ class CMAES(Solver):
         """RMS of sigma * sqrt(diag(C))."""
         stds = np.asarray(self.es.result.stds, dtype=np.float64)
         return float(np.sqrt(np.mean(stds * stds)))
+
+    def compact_state(self) -> dict[str, np.ndarray]:
+        """The mean (P,), the step size sigma and the per-parameter standard deviations (P,)
+        (sigma * sqrt(diag(C))): enough to go on from, without the off-diagonal covariance and
+        the evolution paths."""
+        return {"mean": self.current_param(), "sigma": np.float64(self.es.sigma),
+                "stds": np.asarray(self.es.result.stds, dtype=np.float64)}
 
 
 class _MeanSearch(Solver):
@@ -412,13 +433,30 @@ class SimpleGA(Solver):
 
 def make_solver(name: str, num_params: int, popsize: int, sigma_init: float = 0.1,
                 sigma_decay: float = 0.999, antithetic: bool = True, weight_decay: float = 0.01,
-                seed: int = 0) -> Solver:
+                seed: int = 0, cma_diagonal: bool = False,
+                compact: dict[str, np.ndarray] | None = None) -> Solver:
     """Build a solver by its command-line name: ``cma``, ``pepg``, ``ses``, ``openes`` or ``ga``.
 
-    ``sigma_decay`` is ignored by CMA-ES (pycma adapts its own step size).
+    ``sigma_decay`` is ignored by CMA-ES (pycma adapts its own step size); ``cma_diagonal`` makes
+    it separable. ``compact``: go on from a solver's :meth:`Solver.compact_state` (its mean, and
+    for CMA-ES its step size and per-parameter standard deviations).
     """
+    solver = _new_solver(name, num_params, popsize, sigma_init, sigma_decay, antithetic,
+                         weight_decay, seed, cma_diagonal, compact)
+    if compact is not None:
+        solver.set_mu(np.asarray(compact["mean"], dtype=np.float64))
+    return solver
+
+
+def _new_solver(name: str, num_params: int, popsize: int, sigma_init: float, sigma_decay: float,
+                antithetic: bool, weight_decay: float, seed: int, cma_diagonal: bool,
+                compact: dict[str, np.ndarray] | None) -> Solver:
     if name == "cma":
-        return CMAES(num_params, popsize, sigma_init, weight_decay, seed)
+        if compact is not None and "sigma" in compact:
+            sigma = float(compact["sigma"])
+            return CMAES(num_params, popsize, sigma, weight_decay, seed, cma_diagonal,
+                         stds=np.asarray(compact["stds"], dtype=np.float64) / sigma)
+        return CMAES(num_params, popsize, sigma_init, weight_decay, seed, cma_diagonal)
     if name == "openes":
         return OpenES(num_params, popsize, sigma_init, sigma_decay, antithetic=bool(antithetic),
                       weight_decay=weight_decay, seed=seed)

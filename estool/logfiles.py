@@ -52,6 +52,21 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj).encode())
 
 
+def portable_paths(obj: Any, start: str | os.PathLike | None = None) -> Any:
+    """``obj`` (a settings dict, list or value) with every absolute path string made relative to
+    ``start`` (default: the working directory), so that recorded settings name no folder of the
+    machine that made them."""
+    if isinstance(obj, dict):
+        return {key: portable_paths(value, start) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [portable_paths(value, start) for value in obj]
+    if isinstance(obj, os.PathLike):
+        obj = os.fspath(obj)
+    if isinstance(obj, str) and os.path.isabs(obj):
+        return os.path.relpath(obj, start or os.getcwd())
+    return obj
+
+
 def remove_temporaries(base: Path) -> None:
     """Delete the temporary files :func:`atomic_write` left beside ``base*`` files (a killed run's)."""
     for stale in base.parent.glob(f".{base.name}.*.tmp"):

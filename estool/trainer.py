@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import hashlib
 import importlib
+import io
 import json
 import pickle
 import sys
@@ -40,6 +41,7 @@ from estool.logfiles import (
     hist_best_row,
     hist_dict,
     hist_row,
+    portable_paths,
     remove_temporaries,
     rounded_params,
     write_json,
@@ -63,6 +65,9 @@ class Problem(Protocol):
     amplifies; see ``--blas_threads``). ``max_len``
     <= 0 means the problem's own episode limit. ``train_mode`` is False for the periodic
     evaluation of the mean (seeds 0..popsize-1).
+
+    A problem may also have ``run_files() -> {suffix: text}``: files the trainer writes beside its
+    logs (``{base}{suffix}``) when a run starts, e.g. how to play what it trains.
     """
 
     num_params: int
@@ -109,6 +114,10 @@ class Settings:
         "-s", "--seed_start", help="seed of the solver and of the training-episode seeds"))
     sigma_init: float = field(default=0.1, metadata=_opt(
         "--sigma_init", help="initial standard deviation"))
+    cma_diagonal: bool = field(default=False, metadata=_opt(
+        "--cma-diagonal", help="cma: separable CMA-ES (only the covariance's diagonal is learnt, "
+        "about num_params times faster; for hundreds of parameters and a small population)",
+        action="store_true"))
     sigma_decay: float = field(default=0.999, metadata=_opt(
         "--sigma_decay", help="sigma decay per generation (not used by cma)"))
     weight_decay: float = field(default=0.01, metadata=_opt(
@@ -149,7 +158,7 @@ class Settings:
 RESUME_KEYS = ("optimizer", "num_episode", "eval_steps", "antithetic", "cap_time", "retrain",
                "seed_start", "sigma_init", "sigma_decay", "weight_decay")
 # Settings added later: they join the identity only when set, so older checkpoints still resume.
-RESUME_KEYS_WHEN_SET = ("common_seeds",)
+RESUME_KEYS_WHEN_SET = ("common_seeds", "cma_diagonal")
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
@@ -259,11 +268,83 @@ def new_state(settings: Settings, game: str, num_params: int) -> TrainState:
     """A fresh run: solver and seeder seeded from ``seed_start``."""
     solver = make_solver(settings.optimizer, num_params, settings.popsize, settings.sigma_init,
                          settings.sigma_decay, bool(settings.antithetic), settings.weight_decay,
-                         settings.seed_start)
+                         settings.seed_start, settings.cma_diagonal)
     if settings.init:
         solver.set_mu(initial_mean(settings.init, num_params))
     seeder = np.random.default_rng(settings.seed_start)
     return TrainState(run_identity(settings, game, num_params), solver, seeder)
+
+
+COMPACT_VERSION = 1
+
+
+def save_compact_state(path: Path, state: TrainState) -> None:
+    """The run's compact state (``.es_state.npz``, a few kB): the solver's
+    :meth:`~estool.es.Solver.compact_state`, the generation, the training-seed generator and the
+    run's identity. Small enough to commit at milestones; with the json logs beside it, a run
+    goes on from it on a machine that has no checkpoint (:func:`state_from_compact`)."""
+    arrays = {f"solver_{k}": np.asarray(v) for k, v in state.solver.compact_state().items()}
+    meta = {"version": COMPACT_VERSION, "generation": state.generation, "elapsed": state.elapsed,
+            "identity": state.identity, "seeder": state.seeder.bit_generator.state}
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, meta=np.array(json.dumps(meta, default=int)), **arrays)
+    atomic_write(path, buffer.getvalue(), sync=True)
+
+
+def state_from_compact(path: Path, settings: Settings, identity: dict[str, Any],
+                       logs: dict[str, Path]) -> TrainState:
+    """A run rebuilt from its compact state `path` and its json logs (`logs`: ".hist.json",
+    ".log.json", ".hist_best.json", ".best.json" -> file): the same mean, step size and
+    per-parameter scales, training seeds and logs; the covariance's off-diagonal part and
+    pycma's evolution paths start afresh, so the run goes on close to, not bit-identically
+    with, an uninterrupted one. Exits with one line if the file does not fit."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            compact = {k.removeprefix("solver_"): data[k] for k in data.files if k != "meta"}
+        if meta.get("version") != COMPACT_VERSION:
+            raise ValueError(f"unknown version {meta.get('version')!r}")
+        generation = int(meta["generation"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"estool: {path} is not a compact ES state ({err}); delete it to restart "
+                         "the run from generation 0") from None
+    _check_identity(path, meta["identity"], identity)
+    # A stream of its own for each resumed generation, so a resumed run does not redraw gen 0's.
+    solver = make_solver(settings.optimizer, int(identity["num_params"]), settings.popsize,
+                         settings.sigma_init, settings.sigma_decay, bool(settings.antithetic),
+                         settings.weight_decay, settings.seed_start + 7919 * generation,
+                         settings.cma_diagonal, compact=compact)
+    seeder = np.random.default_rng()
+    seeder.bit_generator.state = meta["seeder"]
+    state = TrainState(dict(identity), solver, seeder, generation=generation,
+                       elapsed=float(meta["elapsed"]))
+    state.history = _read_log(logs[".hist.json"])[:generation]
+    state.eval_log = [row for row in _read_log(logs[".log.json"]) if row[0] <= generation]
+    state.hist_best = [row for row in _read_log(logs[".hist_best.json"]) if row[0] <= generation]
+    best = _read_log(logs[".best.json"])
+    if best and state.eval_log:
+        state.best_eval_params, state.best_eval_reward = best[0], float(best[1])
+    return state
+
+
+def _read_log(path: Path) -> list:
+    """A json log's rows ([] when the file does not exist)."""
+    if not path.is_file():
+        return []
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"estool: {path}: unreadable log ({err})") from None
+
+
+def _check_identity(path: Path, saved: dict[str, Any], identity: dict[str, Any]) -> None:
+    """Exit with one line naming what differs when a saved run's identity is not `identity`."""
+    keys = list(identity) + [k for k in saved if k not in identity]
+    diff = [f"{k}: checkpoint {saved.get(k)!r} != now {identity.get(k)!r}"
+            for k in keys if saved.get(k) != identity.get(k)]
+    if diff:
+        raise SystemExit(f"estool: {path} was made with other settings ({'; '.join(diff)}); "
+                         "use the same settings, another --log_dir, or delete it")
 
 
 def save_checkpoint(path: Path, state: TrainState) -> None:
@@ -285,12 +366,7 @@ def load_checkpoint(path: Path, identity: dict[str, Any]) -> TrainState:
                          "to restart the run from generation 0") from None
     if not isinstance(state, TrainState) or state.version != CHECKPOINT_VERSION:
         raise SystemExit(f"estool: {path} has an unknown checkpoint version; delete it to restart")
-    keys = list(identity) + [k for k in state.identity if k not in identity]
-    diff = [f"{k}: checkpoint {state.identity.get(k)!r} != now {identity.get(k)!r}"
-            for k in keys if state.identity.get(k) != identity.get(k)]
-    if diff:
-        raise SystemExit(f"estool: {path} was made with other settings ({'; '.join(diff)}); "
-                         "use the same settings, another --log_dir, or delete it")
+    _check_identity(path, state.identity, identity)
     np.random.set_state(state.np_random_state)  # noqa: NPY002 - pycma uses the global RNG
     return state
 
@@ -306,6 +382,7 @@ class Trainer:
         self.game = game
         self.num_params = int(problem.num_params)
         self.extra = extra or {}
+        self.run_files: dict[str, str] = getattr(problem, "run_files", dict)()
         self.blas = blas  # mpi.summarize_blas of every process, recorded with the settings
         self.log_dir = Path(settings.log_dir)
         self.base = self.log_dir / f"{game}.{settings.optimizer}.{settings.num_episode}." \
@@ -322,18 +399,29 @@ class Trainer:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         remove_temporaries(self.base)  # left by a killed run
         identity = run_identity(self.s, self.game, self.num_params)
-        all_settings = {**dataclasses.asdict(self.s), **self.extra, "popsize": self.s.popsize,
-                        "num_params": self.num_params, "game": self.game}
+        all_settings = portable_paths({**dataclasses.asdict(self.s), **self.extra,
+                                       "popsize": self.s.popsize, "num_params": self.num_params,
+                                       "game": self.game})
         print("estool settings: " + json.dumps(all_settings, sort_keys=True), flush=True)
         if self.blas is not None:
             all_settings["blas"] = self.blas
             print("estool: " + mpi.describe_blas(self.blas), flush=True)
         write_json(self.path(".settings.json"), all_settings)
+        for suffix, text in self.run_files.items():
+            atomic_write(self.path(suffix), text.encode())
+        compact = self.path(".es_state.npz")
         if self.checkpoint.exists():
             state = load_checkpoint(self.checkpoint, identity)
             self.saved_generation = state.generation
             print(f"estool: resuming {self.checkpoint} after generation {state.generation}",
                   flush=True)
+        elif compact.exists():
+            logs = {suffix: self.path(suffix) for suffix in
+                    (".hist.json", ".log.json", ".hist_best.json", ".best.json")}
+            state = state_from_compact(compact, self.s, identity, logs)
+            print(f"estool: no checkpoint; going on from the compact state {compact} after "
+                  f"generation {state.generation} (mean, step size and per-parameter scales; the "
+                  "covariance's off-diagonal part starts afresh)", flush=True)
         else:
             state = new_state(self.s, self.game, self.num_params)
         self.write_logs(state, evaluated=True)
@@ -365,6 +453,7 @@ class Trainer:
             self.print_generation(state)
             evaluated = self.maybe_evaluate(state)
             save_checkpoint(self.checkpoint, state)
+            save_compact_state(self.path(".es_state.npz"), state)
             self.saved_generation = state.generation
             self.write_logs(state, evaluated)
         print(f"estool: done after generation {state.generation}", flush=True)

@@ -1,6 +1,5 @@
 """The agent in the real games, and the rule that rollout code never imports TensorFlow."""
 
-import json
 import subprocess
 import sys
 
@@ -12,13 +11,13 @@ from worldmodels.controller import Controller, controller_spec
 from worldmodels.demo import SHIPPED, random_policy_parallel, random_policy_rewards
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
+from worldmodels.loading import read_recipe
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.play import play_modes
 from worldmodels.problems import RealProblem
 from worldmodels.scores import standard_error
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
-from worldmodels.weights import ModelFileError, init_weights
+from worldmodels.weights import init_weights
 
 
 def test_rollout_modules_never_import_tensorflow():
@@ -92,22 +91,6 @@ def test_real_problem_plays_with_v_mean_when_asked():
 
     np.testing.assert_array_equal(rewards("mean", 1), rewards("mean", 2))
     assert not np.array_equal(rewards("sample", 1), rewards("sample", 2))
-
-
-def test_play_modes_come_from_the_training_settings_unless_given(tmp_path):
-    best = tmp_path / "carracing.cma.4.24.best.json"
-    settings = tmp_path / "carracing.cma.4.24.settings.json"
-    assert play_modes(str(best)) == ("zh", "sample")  # no settings file: the reference's
-    settings.write_text(json.dumps({"controller_mode": "z_hidden", "z_mode": "mean"}))
-    assert play_modes(str(best)) == ("z_hidden", "mean")
-    assert play_modes(str(tmp_path / "carracing.cma.4.24.json")) == ("z_hidden", "mean")
-    assert play_modes(str(best), "zh", "sample") == ("zh", "sample")
-    settings.write_text(json.dumps({"z_mode": "median"}))
-    with pytest.raises(ModelFileError, match="z 'median'"):
-        play_modes(str(best))
-    settings.write_text("{")
-    with pytest.raises(ModelFileError, match="settings.json: unreadable training settings"):
-        play_modes(str(best))
 
 
 def test_carracing_respects_the_step_cap():
@@ -186,10 +169,10 @@ def test_shipped_doom_agent_outlives_the_random_policy():
 
 @pytest.mark.slow
 def test_shipped_carracing_agent_drives_with_v_mean_and_beats_random_actions():
-    # The shipped controller was evolved seeing V's mean; its settings file says so, and the demo
-    # plays it that way (on 2 of its 100 tracks; the agent averages ~670, random actions ~-32).
+    # The shipped controller was evolved seeing V's mean; its recipe says so, and the demo plays
+    # it that way (on 2 of its 100 tracks; the agent averages ~735, random actions ~-32).
     shipped = SHIPPED["carracing"]
-    assert play_modes(str(shipped.files()[2])) == ("zh", "mean")
+    assert read_recipe(CARRACING, shipped.files()[2]).z_mode == "mean"
     out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiment", "carracing",
                           "--episodes", "2", "--batch", "2"],
                          capture_output=True, text=True, check=True).stdout

@@ -142,3 +142,64 @@ def test_box_filter_of_the_top_rows_ignores_the_rows_below(seed):
     top = window.subsurface((0, 0, 1000, 700))
     part = pygame.surfarray.array3d(pygame.transform.smoothscale(top, (96, CROP_ROWS)))
     np.testing.assert_array_equal(part, whole[:, :CROP_ROWS])
+
+
+def _play_repeated(repeat: int, max_decisions: int = 1000) -> tuple[int, bool, list]:
+    """Plays our env with action repeat `repeat` beside gymnasium's stepped every frame with the
+    same actions; asserts the agent's frames, summed rewards and episode ends equal. Returns
+    (environment steps, truncated, frames drawn by ours)."""
+    ours = make_env(CARRACING, action_repeat=repeat)
+    theirs = make_env(CARRACING, renderer="gymnasium")
+    np.testing.assert_array_equal(ours.reset(seed=6)[0], theirs.reset(seed=6)[0])
+    drawn = []
+    ours.unwrapped.state_pixels = _counting(ours.unwrapped.state_pixels, drawn)
+    steps, truncated = 0, False
+    for _ in range(max_decisions):
+        action = follow_track(theirs, steps, None)
+        frame, reward, terminated, truncated, info = ours.step(action)
+        total = 0.0
+        for _ in range(info["frames"]):
+            expected, r, t_theirs, tr_theirs, _ = theirs.step(action)
+            total += r
+        steps += info["frames"]
+        np.testing.assert_array_equal(frame, expected)
+        assert reward == pytest.approx(total, abs=1e-9)
+        assert (terminated, truncated) == (t_theirs, tr_theirs)
+        if terminated or truncated:
+            break
+    return steps, truncated, drawn
+
+
+def test_action_repeat_sees_gymnasiums_frames_and_draws_only_those():
+    """With action repeat k the agent's frames are gymnasium's frames every k steps, the frames
+    in between are not drawn, and rewards are summed over the k steps."""
+    steps, _, drawn = _play_repeated(3, max_decisions=40)
+    assert steps == 120 and len(drawn) == 40
+
+
+@pytest.mark.slow
+def test_action_repeat_keeps_the_cap_in_environment_steps():
+    steps, truncated, drawn = _play_repeated(2)
+    assert steps == 1000 and truncated  # this driver is slow: the cap comes before the lap
+    assert len(drawn) == 500
+
+
+def _counting(draw, calls: list):
+    def counted():
+        calls.append(1)
+        return draw()
+    return counted
+
+
+def test_action_repeat_ends_between_decisions_with_a_drawn_frame():
+    env = make_env(CARRACING, action_repeat=3)
+    env.reset(seed=2)
+    _, _, _, truncated, info = env.step(np.array([0.0, 0.0, 0.0]))
+    assert info["frames"] == 3
+    for _ in range(332):
+        env.step(np.array([0.0, 0.0, 0.0]))
+    frame, _, _, truncated, info = env.step(np.array([0.0, 0.0, 0.0]))
+    assert truncated and info["frames"] == 1  # step 1000 is the first of this decision's three
+    assert frame.shape == (64, 64, 3) and frame.any()
+    with pytest.raises(ValueError, match="action repeat must be >= 1"):
+        make_env(CARRACING, action_repeat=0)

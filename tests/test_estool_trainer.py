@@ -429,3 +429,43 @@ def test_init_starts_the_mean_from_a_solution_file(tmp_path) -> None:
     with pytest.raises(SystemExit, match="--init .*nope.json: no such file"):
         trainer.main([*other, str(tmp_path / "nope.json")], lambda args: sphere(None))
     assert not (tmp_path / "other" / "sphere.cma.16.8.checkpoint.pkl").exists()
+
+
+def test_a_run_goes_on_from_its_compact_state_without_a_checkpoint(tmp_path, capsys) -> None:
+    """What a fresh machine has of a run is what was committed: the json logs and the compact
+    state (a few kB). From them the same command goes on with the same mean, step size,
+    per-parameter scales, training seeds and logs."""
+    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--eval_steps", "5", "--cma-diagonal",
+            "--log_dir", str(tmp_path / "log")]
+    base = tmp_path / "log" / "sphere.cma.1.8"
+
+    def train(generations: int) -> int:
+        return trainer.main([*argv, "--max_generations", str(generations)],
+                            lambda args: sphere(None))
+
+    assert build_parser().parse_args(argv).cma_diagonal
+    assert train(12) == 0
+    compact = Path(f"{base}.es_state.npz")
+    assert compact.stat().st_size < 10_000
+    mean_12 = json.loads(Path(f"{base}.json").read_text())[0]
+    evals_12 = json.loads(Path(f"{base}.log.json").read_text())
+    Path(f"{base}.checkpoint.pkl").unlink()
+    assert train(12) == 0  # nothing to do, but the mean is rebuilt from the compact state
+    assert json.loads(Path(f"{base}.json").read_text())[0] == mean_12
+    Path(f"{base}.checkpoint.pkl").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert train(20) == 0
+    out = capsys.readouterr().out
+    assert "going on from the compact state" in out and "after generation 12" in out
+    assert "gen 13 " in out and "gen 12 " not in out
+    rows = json.loads(Path(f"{base}.hist.json").read_text())
+    assert [row[0] for row in rows] == list(range(1, 21))
+    with np.load(compact) as data:
+        assert json.loads(str(data["meta"]))["generation"] == 20
+    evals = json.loads(Path(f"{base}.log.json").read_text())
+    assert [row[0] for row in evals] == [5, 10, 15, 20]
+    assert evals[:2] == evals_12
+    Path(f"{base}.checkpoint.pkl").unlink()
+    with pytest.raises(SystemExit, match="es_state.npz was made with other settings.*cma_diagonal"):
+        trainer.main([a for a in argv if a != "--cma-diagonal"] + ["--max_generations", "25"],
+                     lambda args: sphere(None))

@@ -7,18 +7,17 @@ with the raw action a.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from worldmodels.controller import Controller, controller_input
 from worldmodels.envs import env_action
-from worldmodels.experiments import Experiment
+from worldmodels.envs.repeat import frames_taken
+from worldmodels.experiments import Z_MODES, Experiment
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE, sample_z
-
-Z_MODES = ("sample", "mean")
 
 
 class Agent:
@@ -58,13 +57,20 @@ class Agent:
 
 def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: Sequence[int],
                  candidate: np.ndarray, max_steps: int | None = None,
-                 stop_after_negative: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 stop_after_negative: int = 0, stop_off_road: int = 0,
+                 observer: Callable[[int, gym.Env, np.ndarray, float, int], None] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Play one episode in each env (N envs, seeds (N,), candidate (N,)) with all stepping together.
 
     Finished episodes leave the batch. `stop_after_negative` > 0 also ends an episode after that
     many consecutive steps of negative reward (a shortcut for training: a car that has stopped
-    gaining tiles is hopeless; scores use the full rules). Returns (total reward (N,) float64,
-    steps (N,) int64).
+    gaining tiles is hopeless; scores use the full rules). Steps are environment steps (an agent
+    step of an env with action repeat counts the steps it took), so `max_steps` and
+    `stop_after_negative` mean the same at any repeat. `stop_off_road` > 0 (CarRacing) ends an
+    episode once all four wheels have been off the road for that many steps in a row, another
+    training shortcut. `observer(row, env, env action, reward,
+    environment steps taken)`, when given, is called after every agent step of every row (the
+    driving report). Returns (total reward (N,) float64, steps (N,) int64).
     """
     n = len(envs)
     max_steps = max_steps or exp.max_frames
@@ -72,18 +78,30 @@ def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: 
     agent.reset(candidate)
     rewards, steps = np.zeros(n), np.zeros(n, np.int64)
     negative = np.zeros(n, np.int64)  # consecutive steps of negative reward
+    off_road = np.zeros(n, np.int64)  # consecutive steps with every wheel off the road
     active = np.arange(n)
     while len(active):
         actions = env_action(exp, agent.act(frames[active], active))
         still = []
         for row, action in zip(active, actions, strict=True):
-            frame, reward, terminated, truncated, _ = envs[row].step(action)
+            frame, reward, terminated, truncated, info = envs[row].step(action)
+            taken = frames_taken(info)
+            if observer is not None:
+                observer(int(row), envs[row], action, float(reward), taken)
             frames[row] = frame
             rewards[row] += reward
-            steps[row] += 1
-            negative[row] = negative[row] + 1 if reward < 0 else 0
+            steps[row] += taken
+            negative[row] = negative[row] + taken if reward < 0 else 0
             hopeless = 0 < stop_after_negative <= negative[row]
+            if stop_off_road:
+                off_road[row] = off_road[row] + taken if all_wheels_off_road(envs[row]) else 0
+                hopeless = hopeless or stop_off_road <= off_road[row]
             if not (terminated or truncated or hopeless or steps[row] >= max_steps):
                 still.append(row)
         active = np.asarray(still, np.int64)
     return rewards, steps
+
+
+def all_wheels_off_road(env: gym.Env) -> bool:
+    """Whether every wheel of a CarRacing car is off the road tiles (on grass or beyond)."""
+    return all(not wheel.tiles for wheel in env.unwrapped.car.wheels)

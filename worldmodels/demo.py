@@ -25,8 +25,9 @@ from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN, EXPERIMENT_NAMES, Experiment, get_experiment
+from worldmodels.loading import load_trained_controller
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.play import load_trained_controller, pin_worker, play_real_parallel
+from worldmodels.play import PlayOptions, pin_worker, play_real_parallel
 from worldmodels.scores import standard_error, write_scores
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
@@ -130,10 +131,9 @@ def play_shipped(shipped: ShippedAgent, episodes: int, seed: int, batch: int,
     print(f"{exp.name}: the shipped agent plays {episodes} {shipped.episode}, {batch} at a time "
           f"in {shipped.workers} process(es) ...", flush=True)
     start = time.perf_counter()
-    vae, rnn, controller = (str(p) for p in shipped.files())
-    spec, params, z_mode = load_trained_controller(exp, controller)
-    rewards = play_real_parallel(shipped.workers, exp, spec, params, seeds, batch, None, vae, rnn,
-                                 z_mode=z_mode, verbose=False)
+    trained = load_trained_controller(exp, shipped.files()[2])
+    rewards = play_real_parallel(shipped.workers, exp, trained, seeds,
+                                 PlayOptions(batch=batch, verbose=False)).rewards
     print(f"  scores: {' '.join(f'{v:.0f}' for v in rewards)}", flush=True)
     random = random_policy_parallel(exp, seeds, seed, shipped.workers)
     if scores_dir:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 EXPERIMENT_NAMES = ("carracing", "doomrnn")
 PRESET_NAMES = ("paper", "small", "smoke")
 CONTROLLER_MODES = ("zh", "z", "z_hidden")
+Z_MODES = ("sample", "mean")  # what C and M see of V: a sampled z (the reference) or V's mean
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Experiment:
     train_in_dream: bool = False  # C is evolved inside M's dream (else in the real environment)
     es_seed_start: int = 0  # the reference's seed_start for train.py
     score_unit: str = "score"  # what a real episode's total reward measures
+    driving_report: bool = False  # model.py --report can sum up its episodes (worldmodels.driving)
     paper_mean: float = 0.0  # the paper's 100-episode mean of its full agent in the real game
     # Where the pipeline reads and writes, relative to the experiment's folder.
     record_dir: str = "record"
@@ -119,7 +121,7 @@ class Experiment:
 
 CARRACING = Experiment(
     name="carracing", env_id="CarRacing-v3", real_env_name="carracing", dream_env_name="carracingrnn",
-    max_frames=1000, score_unit="score", paper_mean=906.0,
+    max_frames=1000, score_unit="score", paper_mean=906.0, driving_report=True,
     extract_policy="cauchy_controller",
     z_size=32,  # V
     rnn_size=256, num_mixture=5, use_restart=False, predict_done=False, temperature=1.0,  # M

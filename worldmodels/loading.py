@@ -6,15 +6,20 @@ unfit file with one line naming the stage that makes it (ModelFileError or DataF
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from worldmodels.controller import Controller, ControllerSpec, controller_spec
 from worldmodels.data import DataFileError, read_initial_z
 from worldmodels.dream import DreamBatch, DreamSettings
-from worldmodels.experiments import Experiment
+from worldmodels.experiments import CONTROLLER_MODES, Z_MODES, Experiment, get_experiment
+from worldmodels.fileio import atomic_write_text, file_digest
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.vae import VAE
 from worldmodels.weights import ModelFileError, load_weights, with_file_heads
@@ -62,20 +67,172 @@ def load_controller_params(path: str | os.PathLike, num_params: int) -> np.ndarr
     return params
 
 
-def training_settings(controller_path: str | os.PathLike) -> dict:
-    """The settings train.py wrote beside the controller file `controller_path` (``NAME.best.json``
-    or ``NAME.json`` -> ``NAME.settings.json``), or {} when there is no such file; refuses an
-    unreadable one with one line (ModelFileError)."""
+def experiment_folder(exp: Experiment) -> Path:
+    """The folder of experiment `exp` in this checkout (``carracing/``, ``doomrnn/``): where its
+    stages run and what the file names of a :class:`ControllerRecipe` are relative to."""
+    return Path(__file__).resolve().parent.parent / exp.name
+
+
+RECIPE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ControllerRecipe:
+    """How a trained controller must be played, written by train.py beside the controller
+    (``NAME.recipe.json`` for ``NAME.best.json`` and ``NAME.json``) and read by model.py, extract
+    and the demo: its experiment, controller mode, z mode (sampled or V's mean) and action repeat,
+    and the V, M and initial_z files it was trained with, named relative to the experiment's
+    folder, with their SHA-256 digests (None where a file was absent at training time)."""
+
+    experiment: str
+    controller_mode: str = "zh"
+    z_mode: str = "sample"
+    action_repeat: int = 1
+    vae: str = ""
+    rnn: str = ""
+    initial_z: str = ""
+    vae_sha256: str | None = None
+    rnn_sha256: str | None = None
+    initial_z_sha256: str | None = None
+
+    def __post_init__(self):
+        if self.controller_mode not in CONTROLLER_MODES or self.z_mode not in Z_MODES:
+            raise ModelFileError(f"controller mode {self.controller_mode!r} and z {self.z_mode!r}: "
+                                 f"known are {CONTROLLER_MODES} and {Z_MODES}")
+        if not isinstance(self.action_repeat, int) or self.action_repeat < 1:
+            raise ModelFileError(f"action repeat must be a whole number >= 1, got "
+                                 f"{self.action_repeat!r}")
+
+    def model_path(self, which: str) -> Path:
+        """The file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
+        return experiment_folder(get_experiment(self.experiment)) / getattr(self, which)
+
+
+def make_recipe(exp: Experiment, controller_mode: str = "zh", z_mode: str = "sample",
+                action_repeat: int = 1, vae: str | os.PathLike | None = None,
+                rnn: str | os.PathLike | None = None,
+                initial_z: str | os.PathLike | None = None) -> ControllerRecipe:
+    """The recipe of a controller trained on `exp` with these modes and files (None: the
+    experiment's own files); file names are stored relative to the experiment's folder, with
+    their digests."""
+    folder = experiment_folder(exp)
+    files = {"vae": vae or exp.vae_path, "rnn": rnn or exp.rnn_path,
+             "initial_z": initial_z or exp.initial_z_path}
+    fields: dict[str, object] = {}
+    for key, name in files.items():
+        path = Path(name) if Path(name).is_absolute() else folder / name
+        fields[key] = os.path.relpath(path.resolve(), folder.resolve())
+        fields[f"{key}_sha256"] = file_digest(path) if path.is_file() else None
+    return ControllerRecipe(exp.name, controller_mode, z_mode, action_repeat, **fields)
+
+
+def recipe_path(controller_path: str | os.PathLike) -> Path:
+    """``NAME.recipe.json`` for the controller file ``NAME.best.json`` or ``NAME.json``."""
     path = Path(controller_path)
     base = path.name.removesuffix(".json").removesuffix(".best")
-    settings = path.with_name(f"{base}.settings.json")
-    if not settings.is_file():
-        return {}
+    return path.with_name(f"{base}.recipe.json")
+
+
+def recipe_json(recipe: ControllerRecipe) -> str:
+    """The text of a ``.recipe.json`` file."""
+    return json.dumps({"version": RECIPE_VERSION, **dataclasses.asdict(recipe)}, indent=1) + "\n"
+
+
+def write_recipe(path: str | os.PathLike, recipe: ControllerRecipe) -> None:
+    """Write `recipe` as JSON to `path`, atomically."""
+    atomic_write_text(path, recipe_json(recipe))
+
+
+def read_recipe(exp: Experiment, controller_path: str | os.PathLike) -> ControllerRecipe:
+    """The recipe of the controller file `controller_path` (its ``.recipe.json``); for a
+    controller trained before recipes were written, the one its ``.settings.json`` implies; with
+    neither, the reference's (z-h controller, sampled z, no action repeat, the experiment's own
+    files). Refuses an unreadable or unfit recipe, or one of another experiment, with one line
+    (ModelFileError)."""
+    path = recipe_path(controller_path)
+    if not path.is_file():
+        return _recipe_from_settings(exp, controller_path)
     try:
-        data = json.loads(settings.read_text())
-    except (OSError, ValueError) as err:
-        raise ModelFileError(f"{settings}: unreadable training settings ({err}); fix or delete it, "
-                             "or pass --controller-mode and --z") from None
-    if not isinstance(data, dict):
-        raise ModelFileError(f"{settings}: training settings must be a JSON object")
-    return data
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.pop("version", None) != RECIPE_VERSION:
+            raise ValueError(f"not a version-{RECIPE_VERSION} recipe")
+        recipe = ControllerRecipe(**data)
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelFileError(f"{path}: unreadable controller recipe ({err})") from None
+    except ModelFileError as err:
+        raise ModelFileError(f"{path}: {err}") from None
+    if recipe.experiment != exp.name:
+        raise ModelFileError(f"{path}: a {recipe.experiment} controller, not {exp.name}")
+    return recipe
+
+
+def _recipe_from_settings(exp: Experiment, controller_path: str | os.PathLike) -> ControllerRecipe:
+    """The recipe implied by an older run's train.py settings file (or the reference's)."""
+    settings = Path(controller_path)
+    base = settings.name.removesuffix(".json").removesuffix(".best")
+    settings = settings.with_name(f"{base}.settings.json")
+    data: dict = {}
+    if settings.is_file():
+        try:
+            data = json.loads(settings.read_text())
+        except (OSError, ValueError) as err:
+            raise ModelFileError(f"{settings}: unreadable training settings ({err}); fix or delete "
+                                 "it, or pass --controller-mode and --z") from None
+        if not isinstance(data, dict):
+            raise ModelFileError(f"{settings}: training settings must be a JSON object")
+    try:
+        recipe = make_recipe(exp, data.get("controller_mode", "zh"), data.get("z_mode", "sample"),
+                             data.get("action_repeat", 1))
+    except ModelFileError as err:
+        raise ModelFileError(f"{settings}: {err}") from None
+    # Which V and M such a run used is not recorded: nothing to compare digests with.
+    return dataclasses.replace(recipe, vae_sha256=None, rnn_sha256=None, initial_z_sha256=None)
+
+
+@dataclass(frozen=True)
+class TrainedController:
+    """A controller file loaded with its recipe: what model.py, extract and the demo play."""
+
+    path: str  # the controller file
+    recipe: ControllerRecipe
+    spec: ControllerSpec
+    params: np.ndarray  # (spec.num_params,) float64
+
+    def controller(self) -> Controller:
+        """The controller as a population of one."""
+        return Controller(self.spec, self.params)
+
+    def load_models(self) -> tuple[VAE, MDNRNN]:
+        """V and M from the recipe's files; warns on stderr (one line each) when a file is not the
+        one the controller was trained with."""
+        exp = get_experiment(self.recipe.experiment)
+        for which in ("vae", "rnn"):
+            trained = getattr(self.recipe, f"{which}_sha256")
+            path = self.recipe.model_path(which)
+            if trained and path.is_file() and file_digest(path) != trained:
+                print(f"warning: {path} is not the {which} file {self.path} was trained with "
+                      "(another digest); its scores may not be the trained ones",
+                      file=sys.stderr, flush=True)
+        return load_vae(exp, self.recipe.model_path("vae")), load_rnn(exp, self.recipe.model_path("rnn"))
+
+
+def load_trained_controller(exp: Experiment, path: str | os.PathLike,
+                            **overrides: object) -> TrainedController:
+    """The controller file `path` with its recipe (:func:`read_recipe`); `overrides` replace
+    recipe fields whose value is not None (model.py's --controller-mode, --z, --action-repeat,
+    --vae, --rnn, --initial-z; files are made relative to the experiment's folder)."""
+    recipe = read_recipe(exp, path)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    folder = experiment_folder(exp)
+    for which in ("vae", "rnn", "initial_z"):
+        if which in given:
+            file = Path(str(given[which]))
+            given[which] = os.path.relpath((file if file.is_absolute() else Path.cwd() / file)
+                                           .resolve(), folder.resolve())
+            given[f"{which}_sha256"] = None  # the user's choice: no digest to compare with
+    try:
+        recipe = dataclasses.replace(recipe, **given)
+    except ModelFileError as err:
+        raise ModelFileError(f"{path}: {err}") from None
+    spec = controller_spec(exp, recipe.controller_mode)
+    return TrainedController(str(path), recipe, spec, load_controller_params(path, spec.num_params))

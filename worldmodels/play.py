@@ -12,16 +12,18 @@ import argparse
 import multiprocessing
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from estool.argtypes import OneLineParser, positive_int
-from worldmodels.agent import Z_MODES, Agent, run_episodes
-from worldmodels.controller import Controller, ControllerSpec, controller_spec
+from worldmodels.agent import Agent, run_episodes
 from worldmodels.dream import DreamEnv, DreamSettings, add_dream_arguments, dream_settings
+from worldmodels.driving import DrivingRecorder, episode_report, plot_drives, report_line, summary_lines
 from worldmodels.envs import env_action, make_env
-from worldmodels.experiments import CONTROLLER_MODES, Experiment
-from worldmodels.loading import load_controller_params, load_dream, load_rnn, load_vae, training_settings
+from worldmodels.envs.repeat import frames_taken
+from worldmodels.experiments import CONTROLLER_MODES, Z_MODES, Experiment
+from worldmodels.loading import TrainedController, load_dream, load_trained_controller
 from worldmodels.scores import standard_error, write_scores
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.video import Viewer, has_display, side_by_side
@@ -78,7 +80,18 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         "FILE (JSON; python -m worldmodels.scores FILE --out fig.png plots it)")
     add_dream_arguments(parser, default_temperature)
     parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default=None,
-                        help="default: the one FILE was trained with (its .settings.json), else zh")
+                        help="default: the one FILE was trained with (its recipe), else zh")
+    parser.add_argument("--action-repeat", type=positive_int, default=None, metavar="K",
+                        help="real game: C acts every K environment steps (default: what FILE "
+                        "was trained with, from its recipe, else 1)")
+    parser.add_argument("--report", action="store_true",
+                        help="real game, norender: the driving report (carracing): per episode "
+                        "its tiles, whether the lap was finished, when the last new tile came, "
+                        "speed, gas, brake, steering and the longest run of negative reward; "
+                        "then where the points were lost over all episodes")
+    parser.add_argument("--report-figure", default=None, metavar="PNG",
+                        help="with the driving report, also draw speed and tiles over time for "
+                        "the first 4 episodes to this file")
     parser.add_argument("--batch", type=positive_int, default=8, help="real games played in lockstep")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="real game, norender: processes sharing the episodes, one per core "
@@ -88,67 +101,48 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         help="real game, norender: also print, per episode, the median length "
                         "of runs of the same action and the length of the last run")
     parser.add_argument("--rnn", default=None,
-                        help="M weight file (default: the experiment's); use the M the controller "
-                        "was trained with")
-    parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
+                        help="M weight file (default: the one FILE was trained with, from its "
+                        "recipe, else the experiment's)")
+    parser.add_argument("--vae", default=None, help="V weight file (default: as for --rnn)")
     parser.add_argument("--z", choices=Z_MODES, default=None, dest="z_mode",
                         help="real game: C and M see z sampled from V (the reference) or V's mean "
-                        "(default: what FILE was trained with, from its .settings.json, else sample)")
+                        "(default: what FILE was trained with, from its recipe, else sample)")
     parser.add_argument("--initial-z", default=None,
-                        help="initial_z for the dream (default: the experiment's); use the one "
-                        "made with M's V")
+                        help="initial_z for the dream (default: as for --rnn); use the one made "
+                        "with M's V")
     return parser
-
-
-def play_modes(controller_path: str, controller_mode: str | None = None,
-               z_mode: str | None = None) -> tuple[str, str]:
-    """(controller mode, z mode) to play the controller file `controller_path` with: the given
-    ones, else those it was trained with (train.py's settings file beside it), else the
-    reference's ("zh", "sample"). Refuses unknown values with one line (ModelFileError)."""
-    trained = training_settings(controller_path)
-    controller_mode = controller_mode or trained.get("controller_mode", "zh")
-    z_mode = z_mode or trained.get("z_mode", "sample")
-    if controller_mode not in CONTROLLER_MODES or z_mode not in Z_MODES:
-        raise ModelFileError(f"{controller_path}: trained with controller mode {controller_mode!r} "
-                             f"and z {z_mode!r}; known: {CONTROLLER_MODES} and {Z_MODES}")
-    return controller_mode, z_mode
-
-
-def load_trained_controller(exp: Experiment, path: str, controller_mode: str | None = None,
-                            z_mode: str | None = None) -> tuple[ControllerSpec, np.ndarray, str]:
-    """(spec, parameters (P,), z mode) of the controller file `path`, in the modes
-    :func:`play_modes` picks."""
-    controller_mode, z_mode = play_modes(path, controller_mode, z_mode)
-    spec = controller_spec(exp, controller_mode)
-    return spec, load_controller_params(path, spec.num_params), z_mode
 
 
 def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     """Run a command line parsed by :func:`parse_play_args`: norender prints each test episode's
     reward and their mean (in the game's score unit), render shows or records one episode."""
-    spec, params, args.z_mode = load_trained_controller(exp, args.file, args.controller_mode,
-                                                        args.z_mode)
+    trained = load_trained_controller(
+        exp, args.file, controller_mode=args.controller_mode, z_mode=args.z_mode,
+        action_repeat=args.action_repeat, vae=args.vae, rnn=args.rnn, initial_z=args.initial_z)
     if args.mode == "norender":
-        _score(exp, args, spec, params)
+        _score(exp, args, trained)
     else:
-        _show(exp, args, spec, params)
+        _show(exp, args, trained)
 
 
-def _score(exp: Experiment, args: argparse.Namespace, spec: ControllerSpec,
-           params: np.ndarray) -> None:
+def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController) -> None:
     dream = args.env == exp.dream_env_name
     seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
     start = time.perf_counter()
     if dream:
-        core = load_dream(exp, args.rnn, args.initial_z, args.dream_settings)
-        rewards, _ = core.rollout(Controller(spec, params), np.zeros(len(seeds), np.int64),
-                                  seeds, args.max_frames)
+        core = load_dream(exp, trained.recipe.model_path("rnn"),
+                          trained.recipe.model_path("initial_z"), args.dream_settings)
+        rewards, _ = core.rollout(trained.controller(), np.zeros(len(seeds), np.int64), seeds,
+                                  args.max_frames)
         for i, r in enumerate(rewards):
             print(f"episode {i}: reward {r:.2f}", flush=True)
     else:
-        rewards = play_real_parallel(
-            args.workers, exp, spec, params, seeds, args.batch, args.max_frames, args.vae,
-            args.rnn, args.action_runs, args.z_mode)
+        options = PlayOptions(args.batch, args.max_frames, args.action_runs,
+                              report=bool(args.report or args.report_figure))
+        played = play_real_parallel(args.workers, exp, trained, seeds, options)
+        rewards = played.rewards
+        if played.traces is not None:
+            _print_report(exp, played, args.report_figure, args.file)
     if args.scores and not dream:
         write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
                      {"paper": exp.paper_mean})
@@ -158,17 +152,25 @@ def _score(exp: Experiment, args: argparse.Namespace, spec: ControllerSpec,
           f"{time.perf_counter() - start:.0f}s", flush=True)
 
 
-def _show(exp: Experiment, args: argparse.Namespace, spec: ControllerSpec,
-          params: np.ndarray) -> None:
+def _print_report(exp: Experiment, played: Played, figure: str | None, title: str) -> None:
+    """The driving report's summary, and its figure (the first 4 episodes) when asked for."""
+    reports = [episode_report(steps, total) for steps, total in played.traces]
+    for line in summary_lines(played.rewards, reports, exp.max_frames):
+        print(line, flush=True)
+    if figure:
+        rows = [(i, played.rewards[i], *played.traces[i]) for i in range(min(4, len(reports)))]
+        plot_drives(figure, rows, title=title)
+        print(f"driving figure: {figure}", flush=True)
+
+
+def _show(exp: Experiment, args: argparse.Namespace, trained: TrainedController) -> None:
     record = args.record or (None if has_display() else f"videos/{args.env}.{args.seed}.mp4")
     viewer = Viewer(record, height=args.video_height, every=args.video_every)
     seed = episode_seed(TEST_SEED_BASE + args.seed, 0)
     if args.env == exp.dream_env_name:
-        total = render_dream(exp, spec, params, seed, args.dream_settings, viewer, args.max_frames,
-                             args.vae, args.rnn, args.initial_z)
+        total = render_dream(exp, trained, seed, args.dream_settings, viewer, args.max_frames)
     else:
-        total = render_real(exp, spec, params, seed, viewer, args.max_frames, args.vae, args.rnn,
-                            args.z_mode)
+        total = render_real(exp, trained, seed, viewer, args.max_frames)
     viewer.close()
     print(f"{args.env}: reward {total:.2f}", flush=True)
 
@@ -200,30 +202,52 @@ def action_runs(actions: list) -> tuple[float, int]:
     return float(np.median(runs)), int(runs[-1])
 
 
-def play_real_parallel(workers: int, exp: Experiment, spec: ControllerSpec, params: np.ndarray,
-                       seeds: list[int], batch: int, max_frames: int | None,
-                       vae_path: str | None = None, rnn_path: str | None = None,
-                       show_action_runs: bool = False, z_mode: str = "sample",
-                       verbose: bool = True) -> np.ndarray:
+@dataclass(frozen=True)
+class PlayOptions:
+    """How :func:`play_real` plays: `batch` games in lockstep, at most `max_frames` steps each
+    (None: the game's cap); per episode it prints its reward and steps (when `verbose`), with
+    `show_action_runs` also :func:`action_runs`, and with `report` the driving report's line
+    (:mod:`worldmodels.driving`, games with a driving report only)."""
+
+    batch: int = 8
+    max_frames: int | None = None
+    show_action_runs: bool = False
+    report: bool = False
+    verbose: bool = True
+
+
+@dataclass
+class Played:
+    """What :func:`play_real` returns: rewards (N,) in the order of the seeds and, when the
+    driving report was asked for, each episode's (recorded steps (T, 8), tiles of its track)."""
+
+    rewards: np.ndarray
+    traces: list[tuple[np.ndarray, int]] | None = None
+
+
+def play_real_parallel(workers: int, exp: Experiment, trained: TrainedController,
+                       seeds: list[int], options: PlayOptions = PlayOptions()) -> Played:
     """:func:`play_real` with the episodes shared by `workers` processes, each pinned to one core
     with one BLAS thread: worker w plays the batches b with b % workers == w, with z noise from
-    the seed (0, w) (one worker: play_real itself, seed 0). Returns rewards (len(seeds),) in the
-    order of `seeds`."""
-    options = (max_frames, vae_path, rnn_path, show_action_runs, z_mode, verbose)
+    the seed (0, w) (one worker: play_real itself, seed 0). Returns the episodes in the order of
+    `seeds`."""
     if workers <= 1:
-        return play_real(exp, spec, params, seeds, batch, *options)
-    load_vae(exp, vae_path), load_rnn(exp, rnn_path)  # a bad file: one error here, not one per worker
+        return play_real(exp, trained, seeds, options)
+    trained.load_models()  # a bad file: one error here, not one per worker
     index = np.arange(len(seeds))
-    shares = [index[(index // batch) % workers == w] for w in range(workers)]
+    shares = [index[(index // options.batch) % workers == w] for w in range(workers)]
     shares = [share for share in shares if len(share)]
-    jobs = [(w, exp, spec, params, [seeds[i] for i in share], batch, options, share.tolist())
+    jobs = [(w, exp, trained, [seeds[i] for i in share], options, share.tolist())
             for w, share in enumerate(shares)]
     with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
         results = pool.starmap(_play_real_worker, jobs)
     rewards = np.zeros(len(seeds))
-    for share, r in zip(shares, results, strict=True):
-        rewards[share] = r
-    return rewards
+    traces: list = [None] * len(seeds)
+    for share, part in zip(shares, results, strict=True):
+        rewards[share] = part.rewards
+        for i, trace in zip(share, part.traces or (), strict=False):
+            traces[i] = trace
+    return Played(rewards, traces if options.report else None)
 
 
 def pin_worker(worker: int) -> None:
@@ -237,81 +261,93 @@ def pin_worker(worker: int) -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _play_real_worker(worker: int, exp: Experiment, spec: ControllerSpec, params: np.ndarray,
-                      seeds: list[int], batch: int, options: tuple, numbers: list[int]) -> np.ndarray:
+def _play_real_worker(worker: int, exp: Experiment, trained: TrainedController, seeds: list[int],
+                      options: PlayOptions, numbers: list[int]) -> Played:
     """One process of play_real_parallel: pins itself to a core, then plays its episodes."""
     pin_worker(worker)
-    return play_real(exp, spec, params, seeds, batch, *options, numbers=numbers,
-                     rng_seed=(0, worker))
+    return play_real(exp, trained, seeds, options, numbers=numbers, rng_seed=(0, worker))
 
 
-def play_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seeds: list[int],
-              batch: int, max_frames: int | None, vae_path: str | None = None,
-              rnn_path: str | None = None, show_action_runs: bool = False,
-              z_mode: str = "sample", verbose: bool = True, numbers: list[int] | None = None,
-              rng_seed: int | tuple[int, int] = 0) -> np.ndarray:
-    """Real-game rewards (len(seeds),), played `batch` games at a time, printed as they finish
-    (as "episode NUMBER: reward R, steps T", numbers[i] for seeds[i], default i; T equal to the
-    step cap means the episode was cut there; with `show_action_runs`, also each episode's
-    :func:`action_runs`). V and M come from `vae_path` / `rnn_path` (default: the
-    experiment's files); `z_mode` as in Agent; z noise from the seed `rng_seed`. Prints nothing
-    when not `verbose`."""
+def play_real(exp: Experiment, trained: TrainedController, seeds: list[int],
+              options: PlayOptions = PlayOptions(), numbers: list[int] | None = None,
+              rng_seed: int | tuple[int, int] = 0) -> Played:
+    """Play the controller `trained` (with its recipe's V, M, z mode and action repeat) on the
+    real game, one episode per seed, `options.batch` at a time; print each episode as it
+    finishes (as "episode NUMBER: reward R, steps T", numbers[i] for seeds[i], default i; T equal
+    to the step cap means the episode was cut there). z noise from the seed `rng_seed`."""
+    if options.report and not exp.driving_report:
+        raise ModelFileError(f"--report: {exp.name} has no driving report")
     rng = np.random.default_rng(rng_seed)
     numbers = list(range(len(seeds))) if numbers is None else numbers
-    agent = RecordingAgent(exp, load_vae(exp, vae_path), load_rnn(exp, rnn_path),
-                           Controller(spec, params), rng, z_mode)
-    envs = [make_env(exp) for _ in range(min(batch, len(seeds)))]
-    rewards = []
+    vae, rnn = trained.load_models()
+    agent = RecordingAgent(exp, vae, rnn, trained.controller(), rng, trained.recipe.z_mode)
+    envs = [make_env(exp, action_repeat=trained.recipe.action_repeat)
+            for _ in range(min(options.batch, len(seeds)))]
+    rewards, traces = [], []
     for start in range(0, len(seeds), len(envs)):
         part = seeds[start : start + len(envs)]
+        recorder = DrivingRecorder(len(part)) if options.report else None
         r, steps = run_episodes(exp, agent, envs[: len(part)], part,
-                                np.zeros(len(part), np.int64), max_frames)
+                                np.zeros(len(part), np.int64), options.max_frames,
+                                observer=recorder)
+        if recorder is not None:
+            traces.extend(zip(recorder.rows(), recorder.total_tiles.tolist(), strict=True))
         for row, (i, value, t) in enumerate(zip(numbers[start:], r, steps, strict=False)
-                                            if verbose else ()):
-            runs = ""
-            if show_action_runs:
-                median, last = action_runs(agent.actions[row])
-                runs = f", action runs: median {median:.0f} steps, last {last} steps"
-            print(f"episode {i}: reward {value:.2f}, steps {t}{runs}", flush=True)
+                                            if options.verbose else ()):
+            print(_episode_line(i, value, t, agent.actions[row], options,
+                                traces[start + row] if recorder is not None else None), flush=True)
         rewards.extend(r)
     for env in envs:
         env.close()
-    return np.asarray(rewards)
+    return Played(np.asarray(rewards), traces if options.report else None)
 
 
-def render_real(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seed: int,
-                viewer: Viewer, max_frames: int | None, vae_path: str | None = None,
-                rnn_path: str | None = None, z_mode: str = "sample") -> float:
-    """One real episode shown as [screen | 64x64 input | V's reconstruction]; returns its reward.
-    `z_mode` as in Agent."""
-    vae = load_vae(exp, vae_path)
-    agent = Agent(exp, vae, load_rnn(exp, rnn_path), Controller(spec, params),
-                  np.random.default_rng(0), z_mode)
+def _episode_line(number: int, reward: float, steps: int, actions: list, options: PlayOptions,
+                  trace: tuple[np.ndarray, int] | None) -> str:
+    """One finished episode's printed line."""
+    if trace is not None:
+        return report_line(number, reward, episode_report(*trace))
+    runs = ""
+    if options.show_action_runs:
+        median, last = action_runs(actions)
+        runs = f", action runs: median {median:.0f} steps, last {last} steps"
+    return f"episode {number}: reward {reward:.2f}, steps {steps}{runs}"
+
+
+def render_real(exp: Experiment, trained: TrainedController, seed: int, viewer: Viewer,
+                max_frames: int | None) -> float:
+    """One real episode shown as [screen | 64x64 input | V's reconstruction], one frame per
+    agent step; returns its reward."""
+    vae, rnn = trained.load_models()
+    agent = Agent(exp, vae, rnn, trained.controller(), np.random.default_rng(0),
+                  trained.recipe.z_mode)
     agent.reset(np.zeros(1, np.int64))
-    env = make_env(exp)
+    env = make_env(exp, action_repeat=trained.recipe.action_repeat)
     frame, _ = env.reset(seed=seed)
-    total, rows = 0.0, np.zeros(1, np.int64)
-    for _ in range(max_frames or exp.max_frames):
+    total, rows, steps = 0.0, np.zeros(1, np.int64), 0
+    while steps < (max_frames or exp.max_frames):
         recon = (vae.decode(vae.encode(frame[None])[0])[0] * 255).round().astype(np.uint8)
-        viewer.show(side_by_side(env.last_screen, frame, recon, height=viewer.height))
+        viewer.show(side_by_side(env.get_wrapper_attr("last_screen"), frame, recon,
+                                 height=viewer.height))
         action = env_action(exp, agent.act(frame[None], rows))[0]
-        frame, reward, terminated, truncated, _ = env.step(action)
+        frame, reward, terminated, truncated, info = env.step(action)
         total += reward
+        steps += frames_taken(info)
         if terminated or truncated:
             break
     env.close()
     return total
 
 
-def render_dream(exp: Experiment, spec: ControllerSpec, params: np.ndarray, seed: int,
-                 settings: DreamSettings, viewer: Viewer, max_frames: int | None = None,
-                 vae_path: str | None = None, rnn_path: str | None = None,
-                 initial_z_path: str | None = None) -> float:
-    """One dream episode (at most `max_frames` steps) shown as V's decoding of each dreamed z;
-    returns its reward."""
-    core = load_dream(exp, rnn_path, initial_z_path, settings)
-    env = DreamEnv(core, spec, vae=load_vae(exp, vae_path), render_mode="rgb_array")
-    controller = Controller(spec, params)
+def render_dream(exp: Experiment, trained: TrainedController, seed: int,
+                 settings: DreamSettings, viewer: Viewer, max_frames: int | None = None) -> float:
+    """One dream episode (at most `max_frames` steps) of M and initial_z of `trained`'s recipe,
+    shown as V's decoding of each dreamed z; returns its reward."""
+    recipe = trained.recipe
+    core = load_dream(exp, recipe.model_path("rnn"), recipe.model_path("initial_z"), settings)
+    vae, _ = trained.load_models()
+    env = DreamEnv(core, trained.spec, vae=vae, render_mode="rgb_array")
+    controller = trained.controller()
     obs, _ = env.reset(seed=seed)
     total = 0.0
     for _ in range(max_frames or exp.max_frames):

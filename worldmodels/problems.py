@@ -17,16 +17,29 @@ from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DreamBatch
 from worldmodels.experiments import Experiment
+from worldmodels.loading import ControllerRecipe, recipe_json
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.seeds import episode_seed
 from worldmodels.vae import VAE
 
 
-class DreamProblem:
-    """Fitness of controllers = mean dream reward over `num_episode` rollouts each."""
+class _RecipeFile:
+    """The trained controllers' recipe, written by the trainer beside its logs."""
 
-    def __init__(self, exp: Experiment, dream: DreamBatch, mode: str = "zh"):
-        self.exp, self.dream = exp, dream
+    recipe: ControllerRecipe | None = None
+
+    def run_files(self) -> dict[str, str]:
+        """{".recipe.json": the recipe as JSON} (none without a recipe)."""
+        return {".recipe.json": recipe_json(self.recipe)} if self.recipe else {}
+
+
+class DreamProblem(_RecipeFile):
+    """Fitness of controllers = mean dream reward over `num_episode` rollouts each; `recipe` says
+    how the controllers it trains must be played."""
+
+    def __init__(self, exp: Experiment, dream: DreamBatch, mode: str = "zh",
+                 recipe: ControllerRecipe | None = None):
+        self.exp, self.dream, self.recipe = exp, dream, recipe
         self.spec = controller_spec(exp, mode)
         self.num_params = self.spec.num_params
         self.name = exp.name
@@ -42,23 +55,28 @@ class DreamProblem:
         return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)
 
 
-class RealProblem:
+class RealProblem(_RecipeFile):
     """Fitness of controllers = mean real-game reward over `num_episode` episodes each, played
     `envs` at a time in lockstep; in training (not in evaluations) an episode may end after
-    `stop_after_negative` consecutive steps of negative reward (0: never). `z_mode` as in Agent."""
+    `stop_after_negative` consecutive steps of negative reward, or after `stop_off_road` steps
+    with every wheel off the road (0: never). `z_mode` as in Agent;
+    C acts every `action_repeat` environment steps (:class:`~worldmodels.envs.repeat.ActionRepeat`);
+    `recipe` says how the controllers it trains must be played."""
 
     def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, mode: str = "zh", envs: int = 8,
-                 seed: int = 0, stop_after_negative: int = 0, z_mode: str = "sample"):
+                 seed: int = 0, stop_after_negative: int = 0, z_mode: str = "sample",
+                 action_repeat: int = 1, recipe: ControllerRecipe | None = None,
+                 stop_off_road: int = 0):
         from worldmodels.envs import make_env
 
-        self.exp, self.vae, self.rnn = exp, vae, rnn
-        self.stop_after_negative = stop_after_negative
+        self.exp, self.vae, self.rnn, self.recipe = exp, vae, rnn, recipe
+        self.stop_after_negative, self.stop_off_road = stop_after_negative, stop_off_road
         self.z_mode = z_mode
         self.spec = controller_spec(exp, mode)
         self.num_params = self.spec.num_params
         self.name = exp.name
         self.rng = np.random.default_rng(seed)
-        self.envs = [make_env(exp) for _ in range(envs)]
+        self.envs = [make_env(exp, action_repeat=action_repeat) for _ in range(envs)]
 
     def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
                  train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -75,5 +93,6 @@ class RealProblem:
             rewards[part], steps[part] = run_episodes(
                 self.exp, agent, self.envs[:n], env_seeds[part], candidate[part],
                 max_len if max_len > 0 else None,
-                self.stop_after_negative if train_mode else 0)
+                self.stop_after_negative if train_mode else 0,
+                self.stop_off_road if train_mode else 0)
         return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)

@@ -16,12 +16,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders offscreen: n
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
-def make_env(exp: Experiment, render_mode: str | None = None, **kwargs) -> gym.Env:
-    """The real environment of `exp` with observations (64, 64, 3) uint8."""
+def make_env(exp: Experiment, render_mode: str | None = None, action_repeat: int = 1,
+             **kwargs) -> gym.Env:
+    """The real environment of `exp` with observations (64, 64, 3) uint8; with `action_repeat` k
+    > 1, each step plays its action for k environment steps (:class:`ActionRepeat`)."""
     from worldmodels.envs import carracing, doom
+    from worldmodels.envs.repeat import with_action_repeat
 
     makers = {"carracing": carracing.make_env, "doomrnn": doom.make_env}
-    return makers[exp.name](render_mode=render_mode, **{**exp.env_kwargs, **kwargs})
+    env = makers[exp.name](render_mode=render_mode, **{**exp.env_kwargs, **kwargs})
+    return with_action_repeat(env, action_repeat)
 
 
 def env_action(exp: Experiment, raw: np.ndarray) -> np.ndarray:

@@ -125,12 +125,19 @@ class CarRacing(gym_car_racing.CarRacing):
         self._track_of_quads: list | None = None  # the road_poly list the cached quads belong to
         self._quads = _STATIC_QUADS
         self._pixel_colors: dict[tuple[float, ...], pygame.Color] = {}
+        # False while stepping frames nobody looks at (action repeat): step() then draws no state
+        # and returns None as its observation. Drawing has no effect on the game's state.
+        self.render_state = True
 
     def _render(self, mode: str):
         if mode != "state_pixels":
             return super()._render(mode)
-        if "t" not in self.__dict__:
-            return None  # reset() not called yet
+        if "t" not in self.__dict__ or not self.render_state:
+            return None  # reset() not called yet, or a frame nobody looks at
+        return self.state_pixels()
+
+    def state_pixels(self) -> np.ndarray:
+        """The (96, 96, 3) uint8 state of the game as it is now (rows 84-95 black)."""
         scratch = _scratch()
         self._draw_state(scratch.canvas)
         return scratch.state()
@@ -220,5 +227,8 @@ def make_env(render_mode: str | None = None, renderer: str = "fast", **kwargs) -
     class, for comparison: the same frames, ~3x slower)."""
     if renderer not in RENDERERS:
         raise ValueError(f"unknown CarRacing renderer {renderer!r}; known: {', '.join(RENDERERS)}")
+    # The passive checker would warn once about the None observation of a frame that action repeat
+    # skips drawing; the env is gymnasium's own class, checked by the tests instead.
+    kwargs.setdefault("disable_env_checker", renderer == "fast")
     env = gym.make(RENDERERS[renderer], render_mode=render_mode, max_episode_steps=MAX_STEPS, **kwargs)
     return Frame64(env, crop_rows=CROP_ROWS)

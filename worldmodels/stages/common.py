@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from estool.argtypes import OneLineParser, non_negative_int, positive_int
+from estool.logfiles import portable_paths
 from worldmodels.data import DataFileError
 from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
 from worldmodels.fileio import FileWriteError, atomic_write_text, file_digest
@@ -123,7 +124,9 @@ def already_trained(out: Path, checkpoint: Path, **expected: object) -> bool:
 
 
 def write_settings(path: str | os.PathLike, exp: Experiment, args: argparse.Namespace) -> None:
-    """Record the settings a stage ran with, as JSON beside its outputs."""
+    """Record the settings a stage ran with, as JSON beside its outputs (paths relative to the
+    working directory: the experiment's folder)."""
     exp_fields = {f.name: getattr(exp, f.name) for f in dataclasses.fields(exp) if f.name != "presets"}
-    text = json.dumps({"experiment": exp_fields, "args": vars(args)}, indent=1, default=str)
+    recorded = portable_paths({"experiment": exp_fields, "args": vars(args)})
+    text = json.dumps(recorded, indent=1, default=str)
     atomic_write_text(path, text + "\n")

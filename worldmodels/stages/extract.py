@@ -9,8 +9,8 @@ Policies:
 - ``uniform``: a ~ U(-1, 1) drawn every step.
 - ``cauchy_controller`` (carracing's reference): the full agent with V, M and C weights drawn from a
   Cauchy distribution times a scale s ~ U(0, 0.01), all redrawn every episode.
-- ``controller`` (iterative training): the trained agent, V and M from the experiment's files and C
-  from ``--controller FILE`` (played with the controller mode and z it was trained with), with
+- ``controller`` (iterative training): the trained agent, C from ``--controller FILE`` played as
+  its recipe says (the V and M, controller mode, z and action repeat it was trained with), with
   Gaussian action noise of scale sigma ~ U(0, ``--noise``) drawn per episode. Its episodes show M
   what happens where the controller goes, so a retrained M stops rewarding the dream's exploits.
 """
@@ -29,10 +29,10 @@ from worldmodels.agent import Agent
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
+from worldmodels.envs.repeat import frames_taken
 from worldmodels.experiments import Experiment
-from worldmodels.loading import load_rnn, load_vae
+from worldmodels.loading import TrainedController, load_trained_controller
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.play import load_trained_controller
 from worldmodels.seeds import episode_seed
 from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
 from worldmodels.vae import VAE
@@ -106,27 +106,19 @@ class ControllerPolicy:
         return self.agent.act(frame[None], np.zeros(1, np.int64), noise)[0]
 
 
-def make_policy(name: str, exp: Experiment, rng: np.random.Generator, trained: tuple = (),
+def make_policy(name: str, exp: Experiment, rng: np.random.Generator,
+                trained: TrainedController | None = None, max_noise: float = 0.0,
                 max_hold: int = 10):
-    """The policy called `name` (one of POLICIES) for one episode; `trained` is
-    (V, M, Controller, z mode, max noise) for the ``controller`` policy, `max_hold` the longest
-    hold of ``held_uniform``."""
+    """The policy called `name` (one of POLICIES) for one episode: for ``controller``, `trained`
+    played with action noise up to `max_noise`; `max_hold` is the longest hold of
+    ``held_uniform``."""
     if name == "cauchy_controller":
         return CauchyControllerPolicy(exp, rng)
     if name == "controller":
-        return ControllerPolicy(exp, rng, *trained)
+        vae, rnn = trained.load_models()
+        return ControllerPolicy(exp, rng, vae, rnn, trained.controller(), trained.recipe.z_mode,
+                                max_noise)
     return HeldUniformPolicy(exp, rng, hold=name == "held_uniform", max_hold=max_hold)
-
-
-def load_trained(exp: Experiment, controller: str, max_noise: float,
-                 rnn_path: str | None = None, vae_path: str | None = None) -> tuple:
-    """(V, M, Controller, z mode, max_noise) for the ``controller`` policy, played with the
-    controller mode and z it was trained with (:func:`worldmodels.play.play_modes`); V and M from
-    `vae_path` and `rnn_path` (default: the experiment's files), which must be the ones the
-    controller was trained with."""
-    spec, params, z_mode = load_trained_controller(exp, controller)
-    return (load_vae(exp, vae_path), load_rnn(exp, rnn_path), Controller(spec, params), z_mode,
-            max_noise)
 
 
 def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> dict[str, np.ndarray]:
@@ -137,13 +129,15 @@ def play_episode(exp: Experiment, env, policy, seed: int, max_frames: int) -> di
     """
     frame, _ = env.reset(seed=seed)
     obs, actions, rewards, dones = [], [], [], []
-    for _ in range(max_frames):
+    steps = 0
+    while steps < max_frames:
         raw = policy.act(frame)
         obs.append(frame)
         actions.append(raw)
-        frame, reward, terminated, truncated, _ = env.step(env_action(exp, raw))
+        frame, reward, terminated, truncated, info = env.step(env_action(exp, raw))
         rewards.append(reward)
         dones.append(terminated)
+        steps += frames_taken(info)
         if terminated or truncated:
             break
     return {"obs": np.stack(obs), "action": np.stack(actions), "reward": np.asarray(rewards),
@@ -171,11 +165,10 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     parser.add_argument("--controller", default=None,
                         help="controller file for --policy controller (iterative training)")
     parser.add_argument("--rnn", default=None,
-                        help="--policy controller: the M the controller was trained with "
-                        "(default: the experiment's)")
+                        help="--policy controller: M (default: the one the controller was "
+                        "trained with, from its recipe)")
     parser.add_argument("--vae", default=None,
-                        help="--policy controller: the V the controller's M was trained on "
-                        "(default: the experiment's)")
+                        help="--policy controller: V (default: as for --rnn)")
     parser.add_argument("--noise", type=float, default=0.5,
                         help="--policy controller: action noise scale sigma ~ U(0, NOISE) per episode")
     args, exp, preset = parse(parser, argv, exp_name)
@@ -195,16 +188,16 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     if kept >= args.episodes:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         return
-    trained = (load_trained(exp, args.controller, args.noise, args.rnn, args.vae)
-               if args.policy == "controller" else ())
-    env = make_env(exp)
+    trained = (load_trained_controller(exp, args.controller, rnn=args.rnn, vae=args.vae)
+               if args.policy == "controller" else None)
+    env = make_env(exp, action_repeat=trained.recipe.action_repeat if trained else 1)
     start = time.perf_counter()
     bar = tqdm(total=args.episodes, initial=kept, desc=f"extract {exp.name} seed {args.seed}",
                unit="ep", file=sys.stdout, mininterval=5)
     while kept < args.episodes:
         rng = np.random.default_rng([args.seed, attempt])
-        episode = play_episode(exp, env, make_policy(args.policy, exp, rng, trained, args.max_hold),
-                               episode_seed(args.seed, attempt), args.max_frames)
+        policy = make_policy(args.policy, exp, rng, trained, args.noise, args.max_hold)
+        episode = play_episode(exp, env, policy, episode_seed(args.seed, attempt), args.max_frames)
         if len(episode["obs"]) > exp.min_episode_frames:
             write_episode(record / f"s{args.seed}_{attempt:06d}.npz", **episode)
             kept += 1

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from worldmodels.agent import Z_MODES
 from worldmodels.data import DataFileError
 from worldmodels.dream import add_dream_arguments, dream_settings
-from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Experiment, get_experiment
-from worldmodels.loading import load_dream, load_rnn, load_vae
+from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Z_MODES, Experiment, get_experiment
+from worldmodels.loading import load_dream, load_rnn, load_vae, make_recipe
 from worldmodels.problems import DreamProblem, RealProblem
 from worldmodels.stages.common import OneLineParser, non_negative_int, positive_int
 from worldmodels.weights import ModelFileError
@@ -39,9 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="real game, training only: end an episode after N consecutive steps "
                         "of negative reward (0: never; an attention agent for CarRacing used 20); "
                         "the evaluations every --eval_steps use the full rules")
+    parser.add_argument("--stop-off-road", type=non_negative_int, default=0, metavar="N",
+                        help="real game with a driving report (carracing), training only: end an "
+                        "episode after N consecutive steps with every wheel off the road (0: never)")
     parser.add_argument("--z", choices=Z_MODES, default="sample", dest="z_mode",
                         help="real game: C and M see z sampled from V (the reference) or V's mean; "
                         "model.py plays the controller the same way (from the settings file)")
+    parser.add_argument("--action-repeat", type=positive_int, default=1, metavar="K",
+                        help="real game: C decides every K environment steps and the steps in "
+                        "between repeat its action without drawing a frame (the episode cap still "
+                        "counts environment steps); model.py plays the controller the same way")
 
 
 def preset_defaults(exp: Experiment, preset_name: str) -> dict:
@@ -72,16 +78,22 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: {err}") from None
 
     def build_problem(args: argparse.Namespace):
+        if args.stop_off_road and not exp.driving_report:
+            raise SystemExit(f"error: --stop-off-road: {exp.name} has no road")
+        recipe = make_recipe(exp, args.controller_mode, args.z_mode, args.action_repeat, args.vae,
+                             args.rnn, args.initial_z)
         if exp.train_in_dream or args.dream:
             try:
                 dream = load_dream(exp, args.rnn, args.initial_z,
                                    dream_settings(args, exp.temperature))
             except ValueError as err:
                 raise SystemExit(f"error: {err}") from None
-            return DreamProblem(exp, dream, args.controller_mode)
+            return DreamProblem(exp, dream, args.controller_mode, recipe)
         return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
                            args.controller_mode, args.envs, seed=args.seed_start,
-                           stop_after_negative=args.stop_after_negative, z_mode=args.z_mode)
+                           stop_after_negative=args.stop_after_negative, z_mode=args.z_mode,
+                           action_repeat=args.action_repeat, recipe=recipe,
+                           stop_off_road=args.stop_off_road)
 
     # estool relaunches sys.argv under mpiexec for -n > 1, so hand it the real command line.
     code = estool_main(None if argv == sys.argv[1:] else argv, make_problem, exp.name,

@@ -1,0 +1,87 @@
+"""The driving report (model.py --report) and the off-road training shortcut, on real CarRacing."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldmodels.agent import Agent, run_episodes
+from worldmodels.controller import Controller, controller_spec
+from worldmodels.driving import DrivingRecorder, episode_report, plot_drives, summary_lines
+from worldmodels.envs import make_env
+from worldmodels.experiments import CARRACING
+from worldmodels.mdnrnn import MDNRNN
+from worldmodels.vae import VAE
+from worldmodels.weights import init_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def constant_agent(steer: float, gas: float, brake: float) -> Agent:
+    """An agent whose controller always outputs the same raw action (biases only)."""
+    rng = np.random.default_rng(0)
+    spec = controller_spec(CARRACING)
+    params = np.zeros(spec.num_params)
+    params[-3:] = np.arctanh([steer, 2 * gas - 1, brake])
+    return Agent(CARRACING, VAE(init_weights("vae", CARRACING, rng), CARRACING.z_size),
+                 MDNRNN(init_weights("rnn", CARRACING, rng), CARRACING),
+                 Controller(spec, params[None]), rng)
+
+
+def test_the_report_tells_a_braking_car_from_a_circling_one():
+    braking, circling = constant_agent(0.0, 1e-6, 0.99), constant_agent(0.9, 0.6, 0.0)
+    reports = []
+    for agent, repeat in ((braking, 1), (circling, 2)):
+        recorder = DrivingRecorder(1)
+        envs = [make_env(CARRACING, action_repeat=repeat)]
+        reward, steps = run_episodes(CARRACING, agent, envs, [3], np.zeros(1, np.int64), 300,
+                                     observer=recorder)
+        (trace,) = recorder.rows()
+        reports.append(episode_report(trace, int(recorder.total_tiles[0])))
+        assert reports[-1].steps == steps[0] == 300
+        assert len(trace) == 300 // repeat  # one row per decision
+    brake, circle = reports
+    assert brake.mean_gas == pytest.approx(0.0, abs=1e-5) and brake.mean_brake > 0.98
+    assert brake.mean_speed < 1 and brake.tiles <= 2 and not brake.lap_finished
+    assert brake.longest_negative_run >= 280 and brake.off_road_steps == 0
+    assert brake.total_tiles > 200 and brake.last_new_tile_step < 20
+    assert circle.mean_abs_steer == pytest.approx(0.9, abs=1e-6) and circle.mean_speed > 10
+    assert circle.off_road_steps > 50  # circles leave the road
+    lines = summary_lines(np.array([-30.0, 5.0]), reports, cap=300)
+    assert lines[1].startswith("  laps finished: 0/2")
+    assert "cut by the 300-step cap: 2/2" in lines[2]
+    assert "no new tile for 100+ steps in a row (lost the road, or stopped): " in lines[3]
+
+
+def test_training_episodes_stop_after_a_run_off_the_road():
+    circling = constant_agent(0.9, 0.6, 0.0)
+    envs = [make_env(CARRACING, action_repeat=3)]
+    _, stopped = run_episodes(CARRACING, circling, envs, [3], np.zeros(1, np.int64), 600,
+                              stop_off_road=30)
+    _, full = run_episodes(CARRACING, circling, envs, [3], np.zeros(1, np.int64), 600)
+    assert stopped[0] < 600 and full[0] == 600
+
+
+def test_the_figure_is_written(tmp_path):
+    steps = np.column_stack([np.arange(1, 11), np.linspace(0, 50, 10), np.zeros((10, 3)),
+                             np.arange(10), -0.1 * np.ones(10), np.zeros(10)])
+    plot_drives(tmp_path / "drive.png", [(0, 12.0, steps, 100)], title="test")
+    assert (tmp_path / "drive.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_model_py_prints_the_driving_report_of_the_shipped_agent(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "carracing/model.py", "norender", "carracing/log/carracing.cma.4.24.best.json",
+         "--episodes", "2", "--batch", "2", "--report", "--report-figure", str(tmp_path / "d.png")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("last new tile at step") == 2
+    assert "driving report over 2 episodes" in out.stdout and (tmp_path / "d.png").is_file()
+    doom = subprocess.run(
+        [sys.executable, "doomrnn/model.py", "doomreal", "norender",
+         "doomrnn/log/doomrnn.cma.16.64.best.json", "--episodes", "1", "--report"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert doom.returncode == 2 and doom.stderr.strip().endswith("doomrnn has no driving report")

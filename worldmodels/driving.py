@@ -1,0 +1,183 @@
+"""The driving report: why a CarRacing agent scores what it scores.
+
+A CarRacing score is 1000 x (share of tiles visited) - 0.1 x (environment steps), and an episode
+ends only when every tile is visited (or at the 1000-step cap, or off the playfield). So a score
+below 900 comes from one of three things, which this report separates per episode: the car is too
+slow (the cap comes while it still gains tiles: the last new tile near the end), it skips tiles
+(the lap is not finished although the car went on), or it leaves the road (long runs of negative
+reward, steps with every wheel on the grass).
+
+:class:`DrivingRecorder` watches :func:`worldmodels.agent.run_episodes` step by step (its
+``observer``); :func:`episode_report` sums one episode up, :func:`print_reports` prints the table and
+the summary, :func:`plot_drives` draws speed and tiles over time for a few episodes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import asdict, dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from worldmodels.agent import all_wheels_off_road
+
+# Columns of one recorded agent step (DrivingRecorder.steps rows).
+_STEP, _SPEED, _STEER, _GAS, _BRAKE, _TILES, _REWARD, _OFF_ROAD = range(8)
+
+
+@dataclass(frozen=True)
+class DrivingReport:
+    """One episode, summed up. Steps are environment steps; speeds are the hull's speed in the
+    game's units (the number gymnasium's speed bar shows); gas, brake and steer are the actions
+    the game received, averaged over steps."""
+
+    steps: int  # environment steps played (1000: cut by the cap)
+    tiles: int  # road tiles visited
+    total_tiles: int  # road tiles of the track
+    lap_finished: bool  # every tile visited: the episode ended by the lap rule
+    last_new_tile_step: int  # environment step at which the last new tile was visited
+    mean_speed: float
+    mean_gas: float
+    mean_brake: float
+    mean_abs_steer: float
+    longest_negative_run: int  # most consecutive environment steps of negative reward
+    off_road_steps: int  # environment steps with all four wheels off the road
+
+    @property
+    def tile_share(self) -> float:
+        """Visited tiles / all tiles, in [0, 1]."""
+        return self.tiles / max(self.total_tiles, 1)
+
+
+class DrivingRecorder:
+    """An observer for :func:`worldmodels.agent.run_episodes` on CarRacing envs: after every agent
+    step of row r it records the car's state, the action and the reward (:meth:`rows`), and the
+    number of tiles of its track (`total_tiles[r]`)."""
+
+    def __init__(self, rows: int):
+        self._steps: list[list[tuple[float, ...]]] = [[] for _ in range(rows)]
+        self._elapsed = np.zeros(rows, np.int64)
+        self.total_tiles = np.zeros(rows, np.int64)
+
+    def __call__(self, row: int, env: gym.Env, action: np.ndarray, reward: float,
+                 frames: int) -> None:
+        """Record row `row`'s step: env action [steer, gas, brake] (3,), summed reward, and the
+        environment steps it took."""
+        game = env.unwrapped
+        vx, vy = game.car.hull.linearVelocity
+        off_road = all_wheels_off_road(env)
+        self._elapsed[row] += frames
+        self._steps[row].append((float(self._elapsed[row]), math.hypot(vx, vy), float(action[0]),
+                                 float(action[1]), float(action[2]), float(game.tile_visited_count),
+                                 float(reward), float(off_road)))
+        self.total_tiles[row] = len(game.track)
+
+    def rows(self) -> list[np.ndarray]:
+        """The recorded steps of every row: (agent steps, 8) arrays (environment step, speed,
+        steer, gas, brake, tiles visited so far, reward, all wheels off the road)."""
+        return [np.asarray(steps, np.float64).reshape(-1, 8) for steps in self._steps]
+
+
+def episode_report(steps: np.ndarray, total_tiles: int) -> DrivingReport:
+    """Sum up one episode's recorded steps (T, 8) (one row per agent step, as
+    :meth:`DrivingRecorder.rows`) on a track of `total_tiles` tiles."""
+    if len(steps) == 0:
+        raise ValueError("an episode with no recorded steps")
+    env_step = steps[:, _STEP].astype(np.int64)
+    frames = np.diff(np.concatenate([[0], env_step]))  # environment steps per agent step
+    tiles = steps[:, _TILES]
+    gained = np.flatnonzero(np.diff(np.concatenate([[0.0], tiles])) > 0)
+    negative_run, longest = 0, 0
+    for reward, taken in zip(steps[:, _REWARD], frames, strict=True):
+        negative_run = negative_run + int(taken) if reward < 0 else 0
+        longest = max(longest, negative_run)
+    visited = int(tiles[-1])
+
+    def mean(column: int) -> float:
+        return float(np.average(column, weights=frames))
+
+    return DrivingReport(
+        steps=int(env_step[-1]), tiles=visited, total_tiles=int(total_tiles),
+        lap_finished=visited >= total_tiles,
+        last_new_tile_step=int(env_step[gained[-1]]) if len(gained) else 0,
+        mean_speed=mean(steps[:, _SPEED]), mean_gas=mean(steps[:, _GAS]),
+        mean_brake=mean(steps[:, _BRAKE]), mean_abs_steer=mean(np.abs(steps[:, _STEER])),
+        longest_negative_run=longest, off_road_steps=int(frames[steps[:, _OFF_ROAD] > 0].sum()))
+
+
+def report_line(number: int, reward: float, report: DrivingReport) -> str:
+    """One episode's line of the report."""
+    lap = "lap done" if report.lap_finished else "lap not done"
+    return (f"episode {number}: reward {reward:.2f}, steps {report.steps}, tiles {report.tiles}/"
+            f"{report.total_tiles} ({lap}), last new tile at step {report.last_new_tile_step}, "
+            f"speed {report.mean_speed:.1f}, gas {report.mean_gas:.2f}, brake "
+            f"{report.mean_brake:.2f}, |steer| {report.mean_abs_steer:.2f}, longest negative run "
+            f"{report.longest_negative_run}, off road {report.off_road_steps}")
+
+
+def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -> list[str]:
+    """The report's summary over all episodes (rewards (N,), one report each; `cap` = the
+    episode's step cap): where the points were lost."""
+    n = len(reports)
+    capped = [r for r in reports if r.steps >= cap and not r.lap_finished]
+    still_gaining = [r for r in capped if r.last_new_tile_step >= cap - 50]
+    lost = [r for r in reports if r.longest_negative_run >= 100]
+    finished = [r for r in reports if r.lap_finished]
+
+    def avg(values) -> float:
+        values = list(values)
+        return float(np.mean(values)) if values else float("nan")
+
+    lines = [
+        f"driving report over {n} episodes: mean reward {np.mean(rewards):.1f}",
+        f"  laps finished: {len(finished)}/{n}"
+        + (f" (mean {avg(r.steps for r in finished):.0f} steps)" if finished else ""),
+        f"  cut by the {cap}-step cap: {len(capped)}/{n}; of those, still gaining tiles in the "
+        f"last 50 steps (too slow): {len(still_gaining)}",
+        f"  no new tile for 100+ steps in a row (lost the road, or stopped): {len(lost)}/{n}",
+        f"  tiles visited: {100 * avg(r.tile_share for r in reports):.1f}% on average",
+        f"  mean speed {avg(r.mean_speed for r in reports):.1f}, gas "
+        f"{avg(r.mean_gas for r in reports):.2f}, brake {avg(r.mean_brake for r in reports):.2f}, "
+        f"|steer| {avg(r.mean_abs_steer for r in reports):.2f}, off road "
+        f"{avg(r.off_road_steps for r in reports):.0f} steps per episode",
+    ]
+    return lines
+
+
+def plot_drives(path: str | os.PathLike, rows: list[tuple[int, float, np.ndarray, int]],
+                title: str = "") -> None:
+    """Speed and share of tiles over environment steps for a few episodes, as a PNG (or SVG) at
+    `path`. `rows`: (episode number, reward, recorded steps (T, 8), total tiles) per episode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldmodels.fileio import atomic_open
+
+    fig, (speed_ax, tile_ax) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for number, reward, steps, total in rows:
+        label = f"episode {number} ({reward:.0f})"
+        speed_ax.plot(steps[:, _STEP], steps[:, _SPEED], lw=0.8, label=label)
+        tile_ax.plot(steps[:, _STEP], 100 * steps[:, _TILES] / total, lw=0.8, label=label)
+    speed_ax.set_ylabel("hull speed")
+    tile_ax.set_ylabel("tiles visited (%)")
+    tile_ax.set_xlabel("environment step")
+    tile_ax.set_ylim(0, 101)
+    speed_ax.legend(fontsize=7, loc="lower right")
+    if title:
+        speed_ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=os.path.splitext(str(path))[1].lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+    with atomic_open(path) as f:
+        f.write(buffer.getvalue())
+
+
+def report_dict(report: DrivingReport) -> dict:
+    """A report as a JSON-ready dict."""
+    return asdict(report)
