@@ -3,15 +3,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup system-deps demo test lint bench clean-venv
+.PHONY: setup system-deps demo test lint bench clean-venv lock
 
 # Debian packages the test suite needs: a real Slurm (slurmctld, slurmd, clients) and tmux.
 SYSTEM_PROGRAMS := /usr/sbin/slurmctld /usr/sbin/slurmd /usr/bin/sbatch /usr/bin/tmux
 
-$(VENV)/.installed: pyproject.toml
+# Every package at the exact version of requirements.lock (pip constraints).
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
 setup: $(VENV)/.installed
@@ -42,3 +43,11 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Rewrites requirements.lock from the venv as it is, keeping the file's header comment. It does not
+# depend on `setup`, which would first put an upgraded venv back to the old lock.
+lock:
+	@test -x $(PY) || { echo "make lock: no $(PY); run make setup first" >&2; exit 1; }
+	{ sed -n '/^#/!q;p' requirements.lock; \
+	  $(PY) -m pip freeze --exclude-editable --exclude worldmodels-hpc; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock

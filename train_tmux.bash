@@ -45,7 +45,11 @@ if ! tmux has-session -t "$session" 2>/dev/null; then
   self=$(printf '%q' "$here/train_tmux.bash")
   tmux new-session -d -s "$session" -n train "bash $self --train-pane $(printf '%q ' "$experiment" "$@")"
   log_dir=log; prev=""
-  for arg in "$@"; do [ "$prev" = --log_dir ] && log_dir=$arg; prev=$arg; done
+  for arg in "$@"; do
+    case $prev in --log-dir|--log_dir) log_dir=$arg ;; esac
+    case $arg in --log-dir=*|--log_dir=*) log_dir=${arg#*=} ;; esac
+    prev=$arg
+  done
   tmux split-window -h -t "$session:train" \
     "bash $self --watch-pane $(printf '%q ' "$experiment" "$log_dir")"
   echo "train_tmux.bash: started tmux session $session"

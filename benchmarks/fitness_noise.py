@@ -10,7 +10,7 @@ rewards (candidates x tracks, one episode each) as a two-way layout:
 
 With n episodes per candidate the fitness noise is (track + residual) / n when candidates play
 different tracks (antithetic pairs), and residual / n when the whole generation plays the same
-tracks (`--common_seeds 1`), since the track part is then shared. Prints the three parts and both
+tracks (`--common-seeds`), since the track part is then shared. Prints the three parts and both
 signal-to-noise ratios, for z sampled from V and for V's mean (--z). Tracks are episode_seed(SEED +
 t, 0): neither training (random seeds), evaluation (0..popsize-1) nor test seeds (1_000_000 + s).
 

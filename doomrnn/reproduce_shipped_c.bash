@@ -44,8 +44,8 @@ cd "$here"
 # sleep instead of spin (a speed setting; the floats do not depend on it).
 OPENBLAS_CORETYPE=SkylakeX OPENBLAS_THREAD_TIMEOUT=4 PYTHONPATH="$root" "$venv/bin/python" \
     train.py --preset small \
-    -n 8 -t 8 --num_episode 16 --blas_threads 2 --pin_workers 0 --temperature 1.15 \
-    --seed_start 333 --log_dir "$log_dir" --max_generations 25
+    -n 8 -t 8 --num-episode 16 --blas-threads 2 --no-pin-workers --temperature 1.15 \
+    --seed-start 333 --log-dir "$log_dir" --max-generations 25
 
 "$venv/bin/python" - "$log_dir/doomrnn.cma.16.64.best.json" "$shipped" <<'EOF'
 import json

@@ -9,6 +9,7 @@ does nothing or fails later. :class:`OneLineParser` prints such an error as a si
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import NoReturn
 
 
@@ -30,13 +31,66 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type of a count where 0 means "none" or "no limit" (e.g. --max_generations 0)."""
+    """argparse type of a count where 0 means "none" or "no limit" (e.g. --max-generations 0)."""
     return _whole_number(text, 0)
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit status 2), without the usage."""
+    """An ArgumentParser whose errors are one line on stderr (exit status 2), without the usage.
+
+    Flags are spelled with hyphens (``--max-generations``); the older underscore spelling of any
+    flag (``--max_generations``) is accepted too, so that existing commands and batch scripts
+    keep working, and an on/off switch written the older way with a number (``--common_seeds 1``,
+    ``--antithetic 0``) means on or off.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.numeric_switches: set[str] = set()  # switches that older commands gave a 0 or 1
 
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see --help)`` and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, after :meth:`modern_spelling` of the arguments."""
+        argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(self.modern_spelling(argv), namespace)
+
+    def modern_spelling(self, argv: list[str]) -> list[str]:
+        """`argv` with each older underscore flag replaced by its hyphenated spelling, and a
+        switch's older ``0``/``1`` value turned into the switch (or its ``--no-`` form)."""
+        out: list[str] = []
+        i = 0
+        while i < len(argv):
+            token = argv[i]
+            i += 1
+            name, eq, value = token.partition("=")
+            modern = name.replace("_", "-")
+            if not name.startswith("--") or name in self._option_string_actions and \
+                    name not in self.numeric_switches or modern not in self._option_string_actions:
+                out.append(token)
+                continue
+            action = self._option_string_actions[modern]
+            if action.nargs != 0:  # a flag that takes a value
+                out.append(modern + eq + value)
+                continue
+            if not eq and i < len(argv) and argv[i] in ("0", "1") and modern in self.numeric_switches:
+                value = argv[i]
+                i += 1
+            out.extend(_switch(self, modern, action, value))
+        return out
+
+
+def _switch(parser: argparse.ArgumentParser, flag: str, action: argparse.Action,
+            value: str) -> list[str]:
+    """The arguments that set the switch `flag` as an older numeric `value` ("1", "0" or "")
+    asked."""
+    if value in ("", "1"):
+        return [flag]
+    if value != "0":
+        parser.error(f"{flag}: expected 0 or 1, got {value!r}")
+    off = "--no-" + flag[2:]
+    if off in parser._option_string_actions:
+        return [off]
+    return [] if action.default is False else parser.error(f"{flag} cannot be switched off")

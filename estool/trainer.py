@@ -46,6 +46,7 @@ from estool.logfiles import (
     rounded_params,
     write_json,
 )
+from estool.runlock import LockBusyError, RunLock
 
 CHECKPOINT_VERSION = 1
 
@@ -62,7 +63,7 @@ class Problem(Protocol):
     of candidate ``i`` must use an environment seed derived deterministically from
     ``(seeds[i], j)`` only, so results do not depend on how the population is split (up to float
     rounding: BLAS may round a batch of another size differently, which a chaotic problem
-    amplifies; see ``--blas_threads``). ``max_len``
+    amplifies; see ``--blas-threads``). ``max_len``
     <= 0 means the problem's own episode limit. ``train_mode`` is False for the periodic
     evaluation of the mean (seeds 0..popsize-1).
 
@@ -89,51 +90,55 @@ class Settings:
     optimizer: str = field(default="cma", metadata=_opt(
         "-o", "--optimizer", help="solver", choices=SOLVER_NAMES))
     num_episode: int = field(default=16, metadata=_opt(
-        "--num_episode", help="episodes per candidate; its fitness is their mean",
+        "--num-episode", help="episodes per candidate; its fitness is their mean",
         type=positive_int))
     eval_steps: int = field(default=25, metadata=_opt(
-        "--eval_steps", help="evaluate the mean every this many generations (0: never)",
+        "--eval-steps", help="evaluate the mean every this many generations (0: never)",
         type=non_negative_int))
     num_worker: int = field(default=64, metadata=_opt(
-        "-n", "--num_worker", help="worker processes; -n N > 1 relaunches under mpiexec",
+        "-n", "--num-worker", help="worker processes; -n N > 1 relaunches under mpiexec",
         type=positive_int))
     num_worker_trial: int = field(default=1, metadata=_opt(
-        "-t", "--num_worker_trial", help="candidates per worker; popsize = n * t",
+        "-t", "--num-worker-trial", help="candidates per worker; popsize = n * t",
         type=positive_int))
-    antithetic: int = field(default=1, metadata=_opt(
-        "--antithetic", help="1: candidates 2i and 2i+1 share environment seeds"))
-    common_seeds: int = field(default=0, metadata=_opt(
-        "--common_seeds", help="1: every candidate of a generation plays the same episode seeds "
-        "(common random numbers: how hard the episodes are drops out of the ranking)"))
+    antithetic: bool = field(default=True, metadata=_opt(
+        "--antithetic", help="candidates 2i and 2i+1 share environment seeds",
+        action=argparse.BooleanOptionalAction))
+    common_seeds: bool = field(default=False, metadata=_opt(
+        "--common-seeds", help="every candidate of a generation plays the same episode seeds "
+        "(common random numbers: how hard the episodes are drops out of the ranking)",
+        action="store_true"))
     cap_time: int = field(default=0, metadata=_opt(
-        "--cap_time", help="max steps per episode (0: the problem's own limit)",
+        "--cap-time", help="max steps per episode (0: the problem's own limit)",
         type=non_negative_int))
-    retrain: int = field(default=0, metadata=_opt(
-        "--retrain", help="1: reset the mean to the best evaluated one when evaluation got worse"))
+    retrain: bool = field(default=False, metadata=_opt(
+        "--retrain", help="reset the mean to the best evaluated one when evaluation got worse",
+        action="store_true"))
     seed_start: int = field(default=0, metadata=_opt(
-        "-s", "--seed_start", help="seed of the solver and of the training-episode seeds"))
+        "-s", "--seed-start", help="seed of the solver and of the training-episode seeds"))
     sigma_init: float = field(default=0.1, metadata=_opt(
-        "--sigma_init", help="initial standard deviation"))
+        "--sigma-init", help="initial standard deviation"))
     cma_diagonal: bool = field(default=False, metadata=_opt(
         "--cma-diagonal", help="cma: separable CMA-ES (only the covariance's diagonal is learnt, "
         "about num_params times faster; for hundreds of parameters and a small population)",
         action="store_true"))
     sigma_decay: float = field(default=0.999, metadata=_opt(
-        "--sigma_decay", help="sigma decay per generation (not used by cma)"))
+        "--sigma-decay", help="sigma decay per generation (not used by cma)"))
     weight_decay: float = field(default=0.01, metadata=_opt(
-        "--weight_decay", help="fitness = reward - weight_decay * mean(params^2)"))
+        "--weight-decay", help="fitness = reward - weight_decay * mean(params^2)"))
     max_generations: int = field(default=0, metadata=_opt(
-        "--max_generations", help="stop after this generation (0: run until killed)",
+        "--max-generations", help="stop after this generation (0: run until killed)",
         type=non_negative_int))
     log_dir: str = field(default="log", metadata=_opt(
-        "--log_dir", help="folder for logs and the checkpoint"))
+        "--log-dir", help="folder for logs and the checkpoint"))
     no_mpi: bool = field(default=False, metadata=_opt(
-        "--no_mpi", help="evaluate the whole population in this process, never use MPI",
+        "--no-mpi", help="evaluate the whole population in this process, never use MPI",
         action="store_true"))
-    pin_workers: int = field(default=1, metadata=_opt(
-        "--pin_workers", help="1: pin each MPI worker to its share of the CPUs"))
+    pin_workers: bool = field(default=True, metadata=_opt(
+        "--pin-workers", help="pin each MPI worker to its share of the CPUs",
+        action=argparse.BooleanOptionalAction))
     blas_threads: int = field(default=0, metadata=_opt(
-        "--blas_threads", help="BLAS threads in every process (0: with -n N > 1, the CPUs "
+        "--blas-threads", help="BLAS threads in every process (0: with -n N > 1, the CPUs "
         "divided by N, else the BLAS default); with the BLAS kernel and the -n/-t split, this "
         "decides the exact floats of a chaotic problem", type=non_negative_int))
     init: str = field(default="", metadata=_opt(
@@ -161,14 +166,21 @@ RESUME_KEYS = ("optimizer", "num_episode", "eval_steps", "antithetic", "cap_time
 RESUME_KEYS_WHEN_SET = ("common_seeds", "cma_diagonal")
 
 
+# Switches that older commands set with a number ("--common_seeds 1"), still accepted so.
+NUMERIC_SWITCHES = ("antithetic", "common_seeds", "retrain", "pin_workers")
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     """Add one argparse option per Settings field, with ``defaults`` as the defaults."""
     for f in dataclasses.fields(Settings):
         meta = dict(f.metadata)
         flags = meta.pop("flags")
         default = getattr(defaults, f.name)
-        if meta.get("action") == "store_true":
+        if "action" in meta:  # an on/off switch
+            meta["help"] += " (default: on)" if default else ""
             parser.add_argument(*flags, dest=f.name, default=default, **meta)
+            if f.name in NUMERIC_SWITCHES and isinstance(parser, OneLineParser):
+                parser.numeric_switches.add(flags[0])  # older commands wrote "--retrain 1"
         else:
             kind = meta.pop("type", None) or {"int": int, "float": float, "str": str}[str(f.type)]
             meta["help"] += f" (default: {default})" if default != "" else ""
@@ -190,10 +202,10 @@ def build_parser(add_arguments: Callable[[argparse.ArgumentParser], None] | None
     if problem_option:
         parser.add_argument("--problem", default="estool.problems:sphere",
                             help="problem factory module:function (default: %(default)s)")
-        parser.add_argument("--problem_dim", type=positive_int, default=10, help="parameters (P)")
-        parser.add_argument("--problem_noise", type=float, default=0.0,
+        parser.add_argument("--problem-dim", type=positive_int, default=10, help="parameters (P)")
+        parser.add_argument("--problem-noise", type=float, default=0.0,
                             help="std of seeded per-episode reward noise")
-        parser.add_argument("--problem_sleep", type=float, default=0.0,
+        parser.add_argument("--problem-sleep", type=float, default=0.0,
                             help="seconds each evaluate call sleeps")
     if add_arguments is not None:
         add_arguments(parser)
@@ -344,7 +356,7 @@ def _check_identity(path: Path, saved: dict[str, Any], identity: dict[str, Any])
             for k in keys if saved.get(k) != identity.get(k)]
     if diff:
         raise SystemExit(f"estool: {path} was made with other settings ({'; '.join(diff)}); "
-                         "use the same settings, another --log_dir, or delete it")
+                         "use the same settings, another --log-dir, or delete it")
 
 
 def save_checkpoint(path: Path, state: TrainState) -> None:
@@ -389,14 +401,20 @@ class Trainer:
                                    f"{settings.popsize}"
         self.checkpoint = self.base.with_name(self.base.name + ".checkpoint.pkl")
         self.saved_generation: int | None = None  # the generation the checkpoint on disk holds
+        self.lock = RunLock(self.log_dir)  # held from start() to the end of run()
 
     def path(self, suffix: str) -> Path:
         """Log file ``{base}{suffix}``."""
         return self.base.with_name(self.base.name + suffix)
 
     def start(self) -> TrainState:
-        """Resume from the checkpoint if there is one, else start fresh; write settings."""
+        """Lock the log folder, resume from the checkpoint if there is one, else start fresh;
+        write settings. Exits with one line when another live run holds the folder."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.lock.acquire()
+        except LockBusyError as err:
+            raise SystemExit(f"estool: {err}") from None
         remove_temporaries(self.base)  # left by a killed run
         identity = run_identity(self.s, self.game, self.num_params)
         all_settings = portable_paths({**dataclasses.asdict(self.s), **self.extra,
@@ -442,6 +460,8 @@ class Trainer:
                 kept = (f"{self.checkpoint} still holds generation {self.saved_generation}: run the "
                         "same command again to resume")
             raise SystemExit(f"estool: {err}; {kept}") from None
+        finally:
+            self.lock.release()
 
     def _train(self) -> int:
         state = self.start()
@@ -523,7 +543,7 @@ def check_popsize(settings: Settings) -> None:
     problem = popsize_problem(settings.optimizer, settings.popsize, bool(settings.antithetic))
     if problem:
         raise SystemExit(f"estool: {problem} (popsize = -n {settings.num_worker} x -t "
-                         f"{settings.num_worker_trial}); change -t (--num_worker_trial) or -n")
+                         f"{settings.num_worker_trial}); change -t (--num-worker-trial) or -n")
 
 
 def main(argv: list[str] | None = None,

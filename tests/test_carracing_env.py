@@ -2,6 +2,8 @@
 whole episodes; the 84 kept rows of every state frame (hence the 64x64 frame V sees), rewards,
 terminated, truncated and lengths must be identical."""
 
+import hashlib
+import importlib.metadata
 import math
 
 import gymnasium as gym
@@ -12,7 +14,7 @@ import pytest
 from worldmodels.envs import make_env
 from worldmodels.envs.carracing import CROP_ROWS, ENV_ID, CarRacing
 from worldmodels.envs.frames import to_frame64
-from worldmodels.experiments import CARRACING
+from worldmodels.experiments import CARRACING, DOOMRNN
 
 
 def _steer_to(car, target_angle: float) -> float:
@@ -203,3 +205,75 @@ def test_action_repeat_ends_between_decisions_with_a_drawn_frame():
     assert frame.shape == (64, 64, 3) and frame.any()
     with pytest.raises(ValueError, match="action repeat must be >= 1"):
         make_env(CARRACING, action_repeat=0)
+
+
+# Golden frames: fixed tracks played under a fixed action sequence, hashed every 20 steps. The
+# shipped models were trained on frames of these releases (requirements.lock). The comparisons above
+# still pass when a pygame-ce or Box2D release changes both renderers alike; fixed hashes do not.
+GOLDEN_RELEASES = {"gymnasium": "1.4.0", "pygame-ce": "2.5.8", "Box2D": "2.3.10", "pillow": "13.0.0",
+                   "vizdoom": "1.3.2"}
+GOLDEN_EVERY = 20
+# make_env(CARRACING), 120 steps: the 64x64 frames V sees.
+GOLDEN_FRAMES_64 = {
+    0: "498613ff4ae3e2eecabc101f12356ef40ce1a69817de82b15bbccc7080b92bd6",
+    1: "9a5e9671baf6a9cca34429eb828ac03129f88f997d0dcbf97e7a8319e373404d",
+    2: "05149db417e303b93391b6104087389777d5ab9327cdfe90e2d4b2db127b745e",
+}
+# gymnasium.make("CarRacing-v3"), 60 steps (its renderer is ~3x slower): its own 96x96 state.
+GOLDEN_STATES_96 = {
+    0: "527842ce378794e54e493ff3df12001609d79916396a1ebcafb0eeb71f5ec3a1",
+    1: "d105647529f88d2181747d6b7ce82d2d39b95cbdbe49bb0f0c3a333bc4d0e5cb",
+    2: "832b956a86e3d6a48f066b0e0cf07154e93b14a6386171559587d13ab2e9049d",
+}
+# make_env(DOOMRNN), reset(seed=0) and 30 steps of the actions 0, 1, 2, 0, 1, 2, ...
+GOLDEN_DOOM_64 = "1d999fd36f62e0ce9597774b78a8a34dd9377980435c68d31d160886d97841f6"
+
+
+def golden_action(step: int) -> np.ndarray:
+    """The fixed CarRacing action of step `step`: a slow sinusoidal swerve at constant gas."""
+    return np.array([math.sin(step / 10.0), 0.3, 0.0], np.float32)
+
+
+def golden_hash(env, seed: int, steps: int, action=golden_action) -> str:
+    """sha256 of the reset frame and every GOLDEN_EVERY-th frame of `steps` steps of `action`."""
+    frames = [env.reset(seed=seed)[0]]
+    for step in range(1, steps + 1):
+        frame = env.step(action(step))[0]
+        if step % GOLDEN_EVERY == 0:
+            frames.append(frame)
+    env.close()
+    return hashlib.sha256(np.ascontiguousarray(np.stack(frames)).tobytes()).hexdigest()
+
+
+def drift_message(game: str, names: list[str], differ: list[str]) -> str:
+    """Why `game`'s frames differ from the golden hashes, naming the installed and golden releases."""
+    installed = " / ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
+    golden = ", ".join(f"{name} {GOLDEN_RELEASES[name]}" for name in names)
+    if all(importlib.metadata.version(name) == GOLDEN_RELEASES[name] for name in names):
+        culprit = (f"{installed} are the releases the shipped V was trained on, so a library below "
+                   "them (numpy, SDL, the platform) draws or simulates differently; reinstall from "
+                   "requirements.lock")
+    else:
+        culprit = (f"{installed} draws or simulates differently from the release the shipped V was "
+                   f"trained on ({golden}); pin them back (requirements.lock)")
+    return (f"{game} frames differ from the committed golden hashes ({', '.join(differ)}): "
+            f"{culprit} or retrain V")
+
+
+def test_carracing_frames_match_the_golden_hashes():
+    """Three tracks under a fixed action sequence give the committed frames, both the 64x64 frames
+    of make_env and gymnasium's own 96x96 state."""
+    differ = [f"64x64 track {seed}" for seed, expected in GOLDEN_FRAMES_64.items()
+              if golden_hash(make_env(CARRACING), seed, 120) != expected]
+    differ += [f"gymnasium 96x96 track {seed}" for seed, expected in GOLDEN_STATES_96.items()
+               if golden_hash(gym.make("CarRacing-v3"), seed, 60) != expected]
+    assert not differ, drift_message("CarRacing-v3", ["gymnasium", "pygame-ce", "Box2D", "pillow"],
+                                     differ)
+
+
+def test_doom_frames_match_the_golden_hash(tmp_path, monkeypatch):
+    """TakeCover from seed 0 under a fixed action sequence gives the committed 64x64 frames."""
+    monkeypatch.chdir(tmp_path)  # the engine writes _vizdoom/ and _vizdoom.ini here
+    got = golden_hash(make_env(DOOMRNN), 0, 30, action=lambda step: step % 3)
+    assert got == GOLDEN_DOOM_64, drift_message("VizdoomTakeCover-v1", ["vizdoom", "pillow"],
+                                                ["64x64 frames, seed 0"])

@@ -30,7 +30,7 @@ def pipeline(tmp_path_factory):
     outs["rnn_train"] = run(folder, "rnn_train.py", "--preset", "smoke", "--predict-reward")
     outs["train"] = run(folder, "train.py", "--preset", "smoke", "-n", "2")
     outs["dream"] = run(folder, "train.py", "--preset", "smoke", "-n", "2", "--dream",
-                        "--log_dir", "log_dream")
+                        "--log-dir", "log_dream")
     return folder, outs
 
 

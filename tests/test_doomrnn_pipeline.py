@@ -101,7 +101,7 @@ def test_missing_or_foreign_models_give_one_line(pipeline, tmp_path):
     moved = folder / "tf_models" / "rnn.npz"
     moved.rename(tmp_path / "rnn.npz")
     try:
-        out = run(folder, "train.py", "--preset", "smoke", "--log_dir", str(tmp_path / "log"),
+        out = run(folder, "train.py", "--preset", "smoke", "--log-dir", str(tmp_path / "log"),
                   check=False)
     finally:
         (tmp_path / "rnn.npz").rename(moved)
@@ -157,7 +157,7 @@ def test_train_tmux_runs_the_trainer_beside_a_live_summary(pipeline):
     env = {**__import__("os").environ, "PYTHON": sys.executable, "TMUX_ATTACH": "0",
            "TMUX_SESSION_NAME": session, "WATCH_SECONDS": "1"}
     subprocess.run(["bash", str(folder.parent / "train_tmux.bash"), "doomrnn", "--preset", "smoke",
-                    "--log_dir", "log_tmux", "--max_generations", "3"], env=env, check=True,
+                    "--log-dir", "log_tmux", "--max-generations", "3"], env=env, check=True,
                    timeout=60)
     try:
         deadline = time.monotonic() + 120

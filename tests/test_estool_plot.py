@@ -15,8 +15,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def make_log(log_dir: Path) -> Path:
-    argv = ["--problem", "estool.problems:rosenbrock", "-n", "1", "-t", "8", "--num_episode", "1",
-            "--max_generations", "12", "--eval_steps", "4", "--log_dir", str(log_dir)]
+    argv = ["--problem", "estool.problems:rosenbrock", "-n", "1", "-t", "8", "--num-episode", "1",
+            "--max-generations", "12", "--eval-steps", "4", "--log-dir", str(log_dir)]
     assert trainer.main(argv) == 0
     return log_dir / "rosenbrock.cma.1.8.hist.json"
 

@@ -34,8 +34,8 @@ pytestmark = pytest.mark.mpi
 ROOT = Path(__file__).resolve().parents[1]
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 BASE = "sphere.cma.2.8"  # game.optimizer.num_episode.popsize of the runs below
-COMMON = ["--problem", "estool.problems:sphere", "--problem_noise", "0.1", "--num_episode", "2",
-          "--eval_steps", "5"]
+COMMON = ["--problem", "estool.problems:sphere", "--problem-noise", "0.1", "--num-episode", "2",
+          "--eval-steps", "5"]
 
 
 def env() -> dict[str, str]:
@@ -44,7 +44,7 @@ def env() -> dict[str, str]:
 
 
 def estool_cmd(log_dir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "estool", *COMMON, "--log_dir", str(log_dir), *args]
+    return [sys.executable, "-m", "estool", *COMMON, "--log-dir", str(log_dir), *args]
 
 
 def run(cmd: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -75,7 +75,7 @@ def results(log_dir: Path, base: str = BASE) -> dict:
 def reference(tmp_path_factory) -> dict:
     """An uninterrupted single-process run of 20 generations."""
     tmp = tmp_path_factory.mktemp("reference")
-    proc = run(estool_cmd(tmp / "log", "-n", "1", "-t", "8", "--max_generations", "20"), tmp)
+    proc = run(estool_cmd(tmp / "log", "-n", "1", "-t", "8", "--max-generations", "20"), tmp)
     assert proc.returncode == 0, proc.stderr
     return results(tmp / "log")
 
@@ -85,7 +85,8 @@ def test_defaults_are_the_reference_ones() -> None:
     s = Settings.from_namespace(args)
     assert (s.optimizer, s.num_episode, s.eval_steps, s.num_worker, s.num_worker_trial) == \
         ("cma", 16, 25, 64, 1)
-    assert (s.antithetic, s.cap_time, s.retrain, s.seed_start, s.sigma_init) == (1, 0, 0, 0, 0.1)
+    assert (s.antithetic, s.cap_time, s.retrain, s.seed_start, s.sigma_init) == \
+        (True, 0, False, 0, 0.1)
     assert s.popsize == 64 and s.log_dir == "log"
     short = Settings.from_namespace(build_parser().parse_args(
         ["-o", "pepg", "-n", "4", "-t", "2", "-s", "7"]))
@@ -117,14 +118,14 @@ def test_common_seeds_give_the_whole_generation_one_seed_and_join_the_checkpoint
     for antithetic in (True, False):
         seeds = seed_batch(np.random.default_rng(0), 8, antithetic, common=True)
         assert seeds.shape == (8,) and len(set(seeds.tolist())) == 1
-    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--max_generations", "2",
-            "--log_dir", str(tmp_path / "log"), "--common_seeds", "1"]
+    argv = ["-n", "1", "-t", "8", "--num-episode", "1", "--max-generations", "2",
+            "--log-dir", str(tmp_path / "log"), "--common-seeds"]
     recorder = SeedRecorder()
     assert trainer.main(argv, lambda args: recorder) == 0
     assert [len(set(seeds.tolist())) for seeds in recorder.seen] == [1, 1]
     assert recorder.seen[0][0] != recorder.seen[1][0]  # a new draw every generation
     with pytest.raises(SystemExit, match="other settings.*common_seeds"):
-        trainer.main([*argv[:7], "3", *argv[8:-2]], lambda args: sphere(None))
+        trainer.main([*argv[:7], "3", *argv[8:-1]], lambda args: sphere(None))
 
 
 def test_log_files_and_formats(reference, tmp_path) -> None:
@@ -142,14 +143,14 @@ def test_log_files_and_formats(reference, tmp_path) -> None:
 
 
 def test_same_seed_gives_identical_history(reference, tmp_path) -> None:
-    proc = run(estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "20"),
+    proc = run(estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max-generations", "20"),
                tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert results(tmp_path / "log") == reference
     assert proc.stdout.count("\ngen ") + proc.stdout.startswith("gen ") == 20
     settings = json.loads((tmp_path / "log" / f"{BASE}.settings.json").read_text())
     assert settings["popsize"] == 8 and settings["problem_noise"] == 0.1
-    other = run(estool_cmd(tmp_path / "other", "-n", "1", "-t", "8", "--max_generations", "20",
+    other = run(estool_cmd(tmp_path / "other", "-n", "1", "-t", "8", "--max-generations", "20",
                            "-s", "1"), tmp_path)
     assert other.returncode == 0, other.stderr
     assert fitness_rows(tmp_path / "other") != reference["hist"]
@@ -158,12 +159,12 @@ def test_same_seed_gives_identical_history(reference, tmp_path) -> None:
 def test_mpi_runs_match_single_process(reference, tmp_path) -> None:
     """Direct ``mpiexec -n 3`` (2 workers) and the ``-n 2`` self-relaunch both match."""
     direct = [str(MPIEXEC), "-n", "3", *estool_cmd(tmp_path / "direct", "-n", "2", "-t", "4",
-                                                  "--max_generations", "20")]
+                                                  "--max-generations", "20")]
     proc = run(direct, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert results(tmp_path / "direct") == reference
     relaunch = run(estool_cmd(tmp_path / "relaunch", "-n", "2", "-t", "4",
-                              "--max_generations", "20"), tmp_path)
+                              "--max-generations", "20"), tmp_path)
     assert relaunch.returncode == 0, relaunch.stderr
     assert "relaunching under MPI" in relaunch.stdout
     assert results(tmp_path / "relaunch") == reference
@@ -177,7 +178,7 @@ def haswell_reference(tmp_path_factory) -> dict:
     """The reference run with OpenBLAS forced to its Haswell kernel: the kernel changes the last
     bits of pycma's linear algebra, so runs under a forced kernel are compared with this one."""
     tmp = tmp_path_factory.mktemp("haswell")
-    proc = subprocess.run(estool_cmd(tmp / "log", "-n", "1", "-t", "8", "--max_generations", "20"),
+    proc = subprocess.run(estool_cmd(tmp / "log", "-n", "1", "-t", "8", "--max-generations", "20"),
                           cwd=tmp, env={**env(), **HASWELL}, capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -187,11 +188,11 @@ def haswell_reference(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("workers,threads", [("1", "1"), ("2", "2")], ids=["single", "mpi"])
 def test_blas_threads_and_kernel_are_set_and_recorded(haswell_reference, tmp_path, workers,
                                                       threads) -> None:
-    """--blas_threads reaches every process, and the kernel OpenBLAS runs is recorded: with the
+    """--blas-threads reaches every process, and the kernel OpenBLAS runs is recorded: with the
     threads and the population split, it decides a chaotic problem's floats
     (docs/reproducibility.md)."""
     cmd = estool_cmd(tmp_path / "log", "-n", workers, "-t", str(8 // int(workers)),
-                     "--max_generations", "20", "--blas_threads", threads)
+                     "--max-generations", "20", "--blas-threads", threads)
     proc = subprocess.run(cmd, cwd=tmp_path, env={**env(), **HASWELL},
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -229,8 +230,8 @@ def wait_for_generation(log_dir: Path, gen: int, proc: subprocess.Popen,
 def test_sigkill_then_resume_matches_uninterrupted(reference, tmp_path, workers) -> None:
     log_dir = tmp_path / "log"
     trial = str(8 // int(workers))
-    cmd = estool_cmd(log_dir, "-n", workers, "-t", trial, "--max_generations", "20",
-                     "--problem_sleep", "0.05")
+    cmd = estool_cmd(log_dir, "-n", workers, "-t", trial, "--max-generations", "20",
+                     "--problem-sleep", "0.05")
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     wait_for_generation(log_dir, 7, proc)
@@ -248,9 +249,9 @@ def test_sigkill_then_resume_matches_uninterrupted(reference, tmp_path, workers)
 
 
 def test_checkpoint_with_other_settings_is_refused(tmp_path) -> None:
-    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "2")
+    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max-generations", "2")
     assert run(cmd, tmp_path).returncode == 0
-    proc = run([*cmd, "--sigma_init", "0.2"], tmp_path)
+    proc = run([*cmd, "--sigma-init", "0.2"], tmp_path)
     assert proc.returncode != 0
     assert proc.stderr.strip().count("\n") == 0
     assert "other settings" in proc.stderr and "sigma_init" in proc.stderr
@@ -263,7 +264,7 @@ def test_checkpoint_with_other_settings_is_refused(tmp_path) -> None:
 ])
 def test_worker_failure_ends_the_job_quickly(tmp_path, problem, message) -> None:
     cmd = [sys.executable, "-m", "estool", "--problem", f"estool.problems:{problem}", "-n", "2",
-           "-t", "2", "--num_episode", "1", "--max_generations", "5", "--log_dir", "log"]
+           "-t", "2", "--num-episode", "1", "--max-generations", "5", "--log-dir", "log"]
     start = time.monotonic()
     proc = run(cmd, tmp_path, timeout=30)  # raises if the job hangs past the 30 s requirement
     assert time.monotonic() - start < 30
@@ -275,7 +276,7 @@ def test_worker_failure_ends_the_job_quickly(tmp_path, problem, message) -> None
 
 def test_nonfinite_reward_in_single_process(tmp_path) -> None:
     cmd = [sys.executable, "-m", "estool", "--problem", "estool.problems:nonfinite", "-n", "1",
-           "-t", "4", "--max_generations", "2", "--log_dir", "log"]
+           "-t", "4", "--max-generations", "2", "--log-dir", "log"]
     proc = run(cmd, tmp_path)
     assert proc.returncode != 0
     assert "non-finite reward nan for candidate 1" in proc.stderr
@@ -292,8 +293,8 @@ def test_main_in_process_with_factory_and_extra_arguments(tmp_path, capsys) -> N
         args.problem_dim = args.my_dim
         return sphere(args)
 
-    argv = ["-o", "openes", "-n", "1", "-t", "4", "--num_episode", "1", "--max_generations", "3",
-            "--eval_steps", "3", "--retrain", "1", "--my_dim", "5", "--log_dir",
+    argv = ["-o", "openes", "-n", "1", "-t", "4", "--num-episode", "1", "--max-generations", "3",
+            "--eval-steps", "3", "--retrain", "--my_dim", "5", "--log-dir",
             str(tmp_path / "log")]
     assert trainer.main(argv, make_problem, game="mygame", add_arguments=add_arguments) == 0
     assert seen["dim"] == 5
@@ -321,8 +322,8 @@ class WorseningProblem:
 
 @pytest.mark.parametrize("retrain", [0, 1])
 def test_retrain_resets_the_mean_to_the_best(tmp_path, retrain) -> None:
-    argv = ["-n", "1", "-t", "4", "--num_episode", "1", "--max_generations", "4",
-            "--eval_steps", "2", "--retrain", str(retrain), "--log_dir", str(tmp_path)]
+    argv = ["-n", "1", "-t", "4", "--num-episode", "1", "--max-generations", "4",
+            "--eval-steps", "2", "--log-dir", str(tmp_path)] + (["--retrain"] if retrain else [])
     assert trainer.main(argv, lambda args: WorseningProblem()) == 0
     best_params, best_reward = json.loads((tmp_path / "worsening.cma.1.4.best.json").read_text())
     log = json.loads((tmp_path / "worsening.cma.1.4.log.json").read_text())
@@ -338,14 +339,14 @@ def test_resume_at_the_controller_size_matches_an_uninterrupted_run(tmp_path) ->
     pycma's step-size rule draws from numpy's global random state besides its sampler, so a
     sampler left on a private copy of that state after unpickling parts from the run (14 of the
     30 rows differed). The smallest population CMA-ES accepts keeps the test short."""
-    size = ["--problem", "estool.problems:sphere", "--problem_dim", "1088", "--num_episode", "1",
-            "--eval_steps", "10", "-n", "1", "-t", "4", "--log_dir", "log"]
+    size = ["--problem", "estool.problems:sphere", "--problem-dim", "1088", "--num-episode", "1",
+            "--eval-steps", "10", "-n", "1", "-t", "4", "--log-dir", "log"]
     base = "sphere.cma.1.4"
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     for folder, stops in ((whole, ["30"]), (broken, ["15", "30"])):
         folder.mkdir()
         for stop in stops:
-            proc = run([sys.executable, "-m", "estool", *size, "--max_generations", stop], folder,
+            proc = run([sys.executable, "-m", "estool", *size, "--max-generations", stop], folder,
                        timeout=300)
             assert proc.returncode == 0, proc.stderr
     assert "resuming" in proc.stdout and "after generation 15" in proc.stdout
@@ -360,13 +361,13 @@ def limit_file_size(limit: int):
 
 def test_a_failed_checkpoint_write_is_one_line_and_the_run_resumes(reference, tmp_path) -> None:
     log_dir = tmp_path / "log"
-    assert run(estool_cmd(log_dir, "-n", "1", "-t", "8", "--max_generations", "2"),
+    assert run(estool_cmd(log_dir, "-n", "1", "-t", "8", "--max-generations", "2"),
                tmp_path).returncode == 0
     checkpoint = log_dir / f"{BASE}.checkpoint.pkl"
     before = checkpoint.read_bytes()
     limit = len(before) // 2  # the checkpoint cannot be written, every other log still can
     assert all(p.stat().st_size < limit for p in log_dir.iterdir() if p != checkpoint)
-    cmd = estool_cmd(log_dir, "-n", "1", "-t", "8", "--max_generations", "20")
+    cmd = estool_cmd(log_dir, "-n", "1", "-t", "8", "--max-generations", "20")
     failed = subprocess.run(cmd, cwd=tmp_path, env=env(), capture_output=True, text=True,
                             timeout=60, preexec_fn=limit_file_size(limit))
     assert failed.returncode != 0
@@ -382,7 +383,7 @@ def test_a_failed_checkpoint_write_is_one_line_and_the_run_resumes(reference, tm
 
 
 def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path) -> None:
-    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max_generations", "2")
+    cmd = estool_cmd(tmp_path / "log", "-n", "1", "-t", "8", "--max-generations", "2")
     assert run(cmd, tmp_path).returncode == 0
     checkpoint = tmp_path / "log" / f"{BASE}.checkpoint.pkl"
     checkpoint.write_bytes(checkpoint.read_bytes()[:200])
@@ -393,11 +394,11 @@ def test_a_truncated_checkpoint_is_refused_in_one_line(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(("flags", "code", "message"), [
-    (["-n", "0"], 2, "argument -n/--num_worker: must be at least 1, got 0"),
-    (["-t", "-2"], 2, "argument -t/--num_worker_trial: must be at least 1, got -2"),
-    (["--num_episode", "0"], 2, "argument --num_episode: must be at least 1, got 0"),
-    (["--max_generations", "-1"], 2, "argument --max_generations: must be at least 0, got -1"),
-    (["-n", "two"], 2, "argument -n/--num_worker: expected a whole number >= 1, got 'two'"),
+    (["-n", "0"], 2, "argument -n/--num-worker: must be at least 1, got 0"),
+    (["-t", "-2"], 2, "argument -t/--num-worker-trial: must be at least 1, got -2"),
+    (["--num-episode", "0"], 2, "argument --num-episode: must be at least 1, got 0"),
+    (["--max-generations", "-1"], 2, "argument --max-generations: must be at least 0, got -1"),
+    (["-n", "two"], 2, "argument -n/--num-worker: expected a whole number >= 1, got 'two'"),
     (["-n", "1", "-t", "2"], 1, "cma needs a popsize of at least 4, got 2 (popsize = -n 1 x -t 2)"),
     (["-o", "pepg", "-n", "1", "-t", "5"], 1, "pepg samples symmetric pairs and needs an even popsize"),
 ])
@@ -413,8 +414,8 @@ def test_bad_counts_are_refused_in_one_line_before_training(tmp_path, flags, cod
 def test_init_starts_the_mean_from_a_solution_file(tmp_path) -> None:
     start = tmp_path / "start.best.json"
     start.write_text(json.dumps([[3.0] * 10, 1.0]))
-    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--max_generations", "1",
-            "--log_dir", str(tmp_path / "log"), "--init", str(start)]
+    argv = ["-n", "1", "-t", "8", "--num-episode", "1", "--max-generations", "1",
+            "--log-dir", str(tmp_path / "log"), "--init", str(start)]
     assert trainer.main(argv, lambda args: sphere(None)) == 0
     (mean,) = json.loads((tmp_path / "log" / "sphere.cma.1.8.json").read_text())
     assert np.all(np.abs(np.array(mean) - 3.0) < 0.5)  # sigma 0.1 around 3, not around 0
@@ -423,7 +424,7 @@ def test_init_starts_the_mean_from_a_solution_file(tmp_path) -> None:
         trainer.main([*argv[:7], "2", *argv[8:]], lambda args: sphere(None))
     short = tmp_path / "short.json"
     short.write_text(json.dumps([[1.0] * 3]))
-    other = ["-n", "1", "-t", "8", "--log_dir", str(tmp_path / "other"), "--init"]
+    other = ["-n", "1", "-t", "8", "--log-dir", str(tmp_path / "other"), "--init"]
     with pytest.raises(SystemExit, match=r"--init .*short.json: 3 parameters, the problem has 10$"):
         trainer.main([*other, str(short)], lambda args: sphere(None))
     with pytest.raises(SystemExit, match="--init .*nope.json: no such file"):
@@ -435,12 +436,12 @@ def test_a_run_goes_on_from_its_compact_state_without_a_checkpoint(tmp_path, cap
     """What a fresh machine has of a run is what was committed: the json logs and the compact
     state (a few kB). From them the same command goes on with the same mean, step size,
     per-parameter scales, training seeds and logs."""
-    argv = ["-n", "1", "-t", "8", "--num_episode", "1", "--eval_steps", "5", "--cma-diagonal",
-            "--log_dir", str(tmp_path / "log")]
+    argv = ["-n", "1", "-t", "8", "--num-episode", "1", "--eval-steps", "5", "--cma-diagonal",
+            "--log-dir", str(tmp_path / "log")]
     base = tmp_path / "log" / "sphere.cma.1.8"
 
     def train(generations: int) -> int:
-        return trainer.main([*argv, "--max_generations", str(generations)],
+        return trainer.main([*argv, "--max-generations", str(generations)],
                             lambda args: sphere(None))
 
     assert build_parser().parse_args(argv).cma_diagonal
@@ -467,5 +468,5 @@ def test_a_run_goes_on_from_its_compact_state_without_a_checkpoint(tmp_path, cap
     assert evals[:2] == evals_12
     Path(f"{base}.checkpoint.pkl").unlink()
     with pytest.raises(SystemExit, match="es_state.npz was made with other settings.*cma_diagonal"):
-        trainer.main([a for a in argv if a != "--cma-diagonal"] + ["--max_generations", "25"],
+        trainer.main([a for a in argv if a != "--cma-diagonal"] + ["--max-generations", "25"],
                      lambda args: sphere(None))

@@ -99,3 +99,29 @@ def test_every_committed_controller_recipe_and_setting_names_no_absolute_path():
         if path.name.endswith((".recipe.json", ".settings.json")):
             assert str(root) not in path.read_text(), path
             assert '"/' not in path.read_text(), path
+
+
+@pytest.mark.pipeline
+def test_a_controller_trained_with_other_modes_is_played_with_them(tmp_path):
+    """train.py writes the recipe beside the controller; model.py plays it as trained."""
+    import subprocess
+    import sys
+
+    root = experiment_folder(CARRACING).parent
+    log = tmp_path / "log"
+    train = subprocess.run(
+        [sys.executable, "carracing/train.py", "--preset", "smoke", "-n", "1", "-t", "4",
+         "--no-mpi", "--controller-mode", "z", "--z", "mean", "--action-repeat", "2",
+         "--stop-after-negative", "10", "--log-dir", str(log), "--max-generations", "1"],
+        cwd=root, capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stderr
+    best = log / "carracing.cma.1.4.best.json"
+    recipe = read_recipe(CARRACING, best)
+    assert (recipe.controller_mode, recipe.z_mode, recipe.action_repeat) == ("z", "mean", 2)
+    assert (recipe.vae, recipe.rnn) == ("vae/vae.npz", "rnn/rnn.npz") and recipe.vae_sha256
+    play = subprocess.run(
+        [sys.executable, "carracing/model.py", "norender", str(best), "--episodes", "1",
+         "--max-frames", "40"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert play.returncode == 0, play.stderr
+    assert "controller z, z mean, action repeat 2, V vae/vae.npz, M rnn/rnn.npz" in play.stdout
+    assert "steps 40" in play.stdout

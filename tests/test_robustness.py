@@ -192,7 +192,7 @@ def test_nonfinite_or_malformed_models_are_refused_in_one_line(trained, tmp_path
     bad = str(_rewrite(folder / "tf_models" / name, tmp_path / name, change))
     controller = tmp_path / "c.json"
     controller.write_text(json.dumps([[0.0] * 1088]))
-    train = run(folder, "train.py", "--preset", "smoke", "-n", "1", "-t", "4", "--log_dir",
+    train = run(folder, "train.py", "--preset", "smoke", "-n", "1", "-t", "4", "--log-dir",
                 str(tmp_path / "log"), flag, bad)
     assert_one_line_error(train, bad, message)
     play = run(folder, "model.py", "doomrnn", "norender", str(controller), "--episodes", "1",
@@ -222,9 +222,9 @@ def test_a_vae_with_nan_is_refused_by_series(trained, tmp_path):
     ("model.py", ["norender", "c.json", "--episodes", "0"], "argument --episodes: must be at least 1"),
     ("model.py", ["norender", "c.json", "--batch", "-1"], "argument --batch: must be at least 1"),
     ("model.py", ["norender", "c.json", "--workers", "0"], "argument --workers: must be at least 1"),
-    ("train.py", ["-n", "0"], "argument -n/--num_worker: must be at least 1, got 0"),
-    ("train.py", ["-t", "-1"], "argument -t/--num_worker_trial: must be at least 1, got -1"),
-    ("train.py", ["--num_episode", "0"], "argument --num_episode: must be at least 1, got 0"),
+    ("train.py", ["-n", "0"], "argument -n/--num-worker: must be at least 1, got 0"),
+    ("train.py", ["-t", "-1"], "argument -t/--num-worker-trial: must be at least 1, got -1"),
+    ("train.py", ["--num-episode", "0"], "argument --num-episode: must be at least 1, got 0"),
     ("train.py", ["--envs", "0"], "argument --envs: must be at least 1, got 0"),
 ])
 def test_zero_or_negative_counts_are_refused_by_every_stage(tmp_path, script, args, message):

@@ -94,7 +94,7 @@ def test_a_requeued_training_job_resumes_from_its_checkpoint(cluster, pipeline):
     out = cluster.run(
         "sbatch", "--parsable", "--ntasks=3", "--open-mode=append", f"--output={log}",
         f"--export=ALL,WM_ROOT={root},PYTHON={sys.executable},PRESET=smoke,"
-        "TRAIN_FLAGS=--max_generations 40 --log_dir log_requeue",
+        "TRAIN_FLAGS=--max-generations 40 --log-dir log_requeue",
         str(root / "slurm" / "train.sbatch"), "doomrnn")
     job = out.stdout.strip()
     deadline = time.monotonic() + 120

@@ -6,6 +6,7 @@ unfit file with one line naming the stage that makes it (ModelFileError or DataF
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -106,6 +107,12 @@ class ControllerRecipe:
     def model_path(self, which: str) -> Path:
         """The file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
         return experiment_folder(get_experiment(self.experiment)) / getattr(self, which)
+
+
+def describe_recipe(recipe: ControllerRecipe) -> str:
+    """One line: how a controller plays."""
+    return (f"controller {recipe.controller_mode}, z {recipe.z_mode}, action repeat "
+            f"{recipe.action_repeat}, V {recipe.vae}, M {recipe.rnn}")
 
 
 def make_recipe(exp: Experiment, controller_mode: str = "zh", z_mode: str = "sample",
@@ -236,3 +243,31 @@ def load_trained_controller(exp: Experiment, path: str | os.PathLike,
         raise ModelFileError(f"{path}: {err}") from None
     spec = controller_spec(exp, recipe.controller_mode)
     return TrainedController(str(path), recipe, spec, load_controller_params(path, spec.num_params))
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> None:
+    """The flags that say how a controller plays, declared once for train.py (`training`: their
+    values become the recipe written beside the controllers) and for model.py and the tools that
+    play one (each left unset takes the controller's recipe): --controller-mode, --z,
+    --action-repeat, --vae, --rnn, --initial-z."""
+    from estool.argtypes import positive_int
+
+    def default(value: object, what: str) -> dict:
+        shown = value if training else "as the controller was trained (its recipe)"
+        return {"default": value if training else None, "help": f"{what} (default: {shown})"}
+
+    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES,
+                        **default("zh", "controller: tanh(W[z,h]+b) (zh, the paper's), z only, "
+                                  "or z with a hidden layer"))
+    parser.add_argument("--z", choices=Z_MODES, dest="z_mode",
+                        **default("sample", "real game: C and M see z sampled from V (the "
+                                  "reference) or V's mean"))
+    parser.add_argument("--action-repeat", type=positive_int, metavar="K",
+                        **default(1, "real game: C decides every K environment steps; the steps "
+                                  "in between repeat its action without drawing a frame (the "
+                                  "episode cap still counts environment steps)"))
+    files = "the experiment's" if training else "the one the controller was trained with"
+    parser.add_argument("--vae", default=None, help=f"V weight file (default: {files})")
+    parser.add_argument("--rnn", default=None, help=f"M weight file (default: {files})")
+    parser.add_argument("--initial-z", default=None,
+                        help=f"initial_z for the dream, made with M's V (default: {files})")

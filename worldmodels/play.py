@@ -22,8 +22,14 @@ from worldmodels.dream import DreamEnv, DreamSettings, add_dream_arguments, drea
 from worldmodels.driving import DrivingRecorder, episode_report, plot_drives, report_line, summary_lines
 from worldmodels.envs import env_action, make_env
 from worldmodels.envs.repeat import frames_taken
-from worldmodels.experiments import CONTROLLER_MODES, Z_MODES, Experiment
-from worldmodels.loading import TrainedController, load_dream, load_trained_controller
+from worldmodels.experiments import Experiment
+from worldmodels.loading import (
+    TrainedController,
+    add_recipe_arguments,
+    describe_recipe,
+    load_dream,
+    load_trained_controller,
+)
 from worldmodels.scores import standard_error, write_scores
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.video import Viewer, has_display, side_by_side
@@ -79,11 +85,7 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         help="real game, norender: also write each episode's seed and score to "
                         "FILE (JSON; python -m worldmodels.scores FILE --out fig.png plots it)")
     add_dream_arguments(parser, default_temperature)
-    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default=None,
-                        help="default: the one FILE was trained with (its recipe), else zh")
-    parser.add_argument("--action-repeat", type=positive_int, default=None, metavar="K",
-                        help="real game: C acts every K environment steps (default: what FILE "
-                        "was trained with, from its recipe, else 1)")
+    add_recipe_arguments(parser, training=False)
     parser.add_argument("--report", action="store_true",
                         help="real game, norender: the driving report (carracing): per episode "
                         "its tiles, whether the lap was finished, when the last new tile came, "
@@ -100,16 +102,6 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
     parser.add_argument("--action-runs", action="store_true",
                         help="real game, norender: also print, per episode, the median length "
                         "of runs of the same action and the length of the last run")
-    parser.add_argument("--rnn", default=None,
-                        help="M weight file (default: the one FILE was trained with, from its "
-                        "recipe, else the experiment's)")
-    parser.add_argument("--vae", default=None, help="V weight file (default: as for --rnn)")
-    parser.add_argument("--z", choices=Z_MODES, default=None, dest="z_mode",
-                        help="real game: C and M see z sampled from V (the reference) or V's mean "
-                        "(default: what FILE was trained with, from its recipe, else sample)")
-    parser.add_argument("--initial-z", default=None,
-                        help="initial_z for the dream (default: as for --rnn); use the one made "
-                        "with M's V")
     return parser
 
 
@@ -119,6 +111,7 @@ def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     trained = load_trained_controller(
         exp, args.file, controller_mode=args.controller_mode, z_mode=args.z_mode,
         action_repeat=args.action_repeat, vae=args.vae, rnn=args.rnn, initial_z=args.initial_z)
+    print(f"{args.file}: {describe_recipe(trained.recipe)}", flush=True)
     if args.mode == "norender":
         _score(exp, args, trained)
     else:

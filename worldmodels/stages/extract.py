@@ -25,13 +25,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from estool.runlock import LockBusyError, RunLock
 from worldmodels.agent import Agent
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.envs.repeat import frames_taken
 from worldmodels.experiments import Experiment
-from worldmodels.loading import TrainedController, load_trained_controller
+from worldmodels.loading import TrainedController, add_recipe_arguments, load_trained_controller
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.seeds import episode_seed
 from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
@@ -150,6 +151,17 @@ def existing_attempts(record: Path, seed: int) -> list[int]:
     return [int(m.group(1)) for p in list_npz(record) if (m := pattern.match(p.name))]
 
 
+def lock_seed(record: Path, seed: int) -> RunLock:
+    """Hold ``record/.lock.s{seed}`` for this run: workers with other seeds share the
+    folder, a second run with the same seed is refused in one line (StageError) naming the first."""
+    lock = RunLock(record, f".lock.s{seed}", what=f"{record} (seed {seed})",
+                   instead="give this run another --seed", label="extract")
+    try:
+        return lock.acquire()
+    except LockBusyError as err:
+        raise StageError(str(err)) from None
+
+
 def main(exp_name: str, argv: list[str] | None = None) -> None:
     """Command-line entry of extract.py."""
     parser = base_parser("record random-policy episodes into record/", exp_name)
@@ -164,11 +176,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
                         help="held_uniform: hold each action for 1..N steps (the reference: 10)")
     parser.add_argument("--controller", default=None,
                         help="controller file for --policy controller (iterative training)")
-    parser.add_argument("--rnn", default=None,
-                        help="--policy controller: M (default: the one the controller was "
-                        "trained with, from its recipe)")
-    parser.add_argument("--vae", default=None,
-                        help="--policy controller: V (default: as for --rnn)")
+    add_recipe_arguments(parser, training=False)  # --policy controller: how it plays
     parser.add_argument("--noise", type=float, default=0.5,
                         help="--policy controller: action noise scale sigma ~ U(0, NOISE) per episode")
     args, exp, preset = parse(parser, argv, exp_name)
@@ -180,6 +188,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     args.max_frames = args.max_frames or preset.max_frames or exp.max_frames
     record = Path(args.record or exp.record_dir)
     record.mkdir(parents=True, exist_ok=True)
+    lock = lock_seed(record, args.seed)
     write_settings(record / f"settings.s{args.seed}.json", exp, args)
 
     done = existing_attempts(record, args.seed)
@@ -187,8 +196,11 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     kept, frames, dropped = len(done), 0, 0
     if kept >= args.episodes:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
+        lock.release()
         return
-    trained = (load_trained_controller(exp, args.controller, rnn=args.rnn, vae=args.vae)
+    trained = (load_trained_controller(exp, args.controller, controller_mode=args.controller_mode,
+                                       z_mode=args.z_mode, action_repeat=args.action_repeat,
+                                       vae=args.vae, rnn=args.rnn)
                if args.policy == "controller" else None)
     env = make_env(exp, action_repeat=trained.recipe.action_repeat if trained else 1)
     start = time.perf_counter()
@@ -208,6 +220,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         attempt += 1
     bar.close()
     env.close()
+    lock.release()
     elapsed = time.perf_counter() - start
     print(f"{record}: wrote {kept - len(done)} episodes ({frames} frames, "
           f"{frames / max(elapsed, 1e-9):.0f} frames/s), dropped {dropped} of "

@@ -1,6 +1,6 @@
 """train: evolve the controller with CMA-ES (estool), in M's dream or in the real environment.
 
-All of estool's flags work (``-n``, ``-t``, ``-o``, ``--num_episode``, ``--eval_steps``, ...); the
+All of estool's flags work (``-n``, ``-t``, ``-o``, ``--num-episode``, ``--eval-steps``, ...); the
 preset sets their defaults (population, episodes, generations, evaluation interval), with
 popsize = num_worker * num_worker_trial and num_worker = min(population, CPU cores). Every MPI
 rank loads M, initial_z (and V for real-environment training) with numpy only. The problems are
@@ -14,8 +14,8 @@ import os
 
 from worldmodels.data import DataFileError
 from worldmodels.dream import add_dream_arguments, dream_settings
-from worldmodels.experiments import CONTROLLER_MODES, PRESET_NAMES, Z_MODES, Experiment, get_experiment
-from worldmodels.loading import load_dream, load_rnn, load_vae, make_recipe
+from worldmodels.experiments import PRESET_NAMES, Experiment, get_experiment
+from worldmodels.loading import add_recipe_arguments, load_dream, load_rnn, load_vae, make_recipe
 from worldmodels.problems import DreamProblem, RealProblem
 from worldmodels.stages.common import OneLineParser, non_negative_int, positive_int
 from worldmodels.weights import ModelFileError
@@ -25,29 +25,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The experiment's own flags, added to estool's."""
     parser.add_argument("--preset", choices=PRESET_NAMES, default="paper",
                         help="sets the defaults of population, episodes, generations, eval_steps")
-    parser.add_argument("--controller-mode", choices=CONTROLLER_MODES, default="zh")
+    add_recipe_arguments(parser, training=True)
     add_dream_arguments(parser)
     parser.add_argument("--dream", action="store_true",
                         help="evolve in M's dream even if the experiment trains in the real env")
-    parser.add_argument("--rnn", default=None, help="M weight file (default: the experiment's)")
-    parser.add_argument("--vae", default=None, help="V weight file (default: the experiment's)")
-    parser.add_argument("--initial-z", default=None, help="initial_z (default: the experiment's)")
     parser.add_argument("--envs", type=positive_int, default=8,
                         help="real environments each worker steps in lockstep")
     parser.add_argument("--stop-after-negative", type=non_negative_int, default=0, metavar="N",
                         help="real game, training only: end an episode after N consecutive steps "
                         "of negative reward (0: never; an attention agent for CarRacing used 20); "
-                        "the evaluations every --eval_steps use the full rules")
+                        "the evaluations every --eval-steps use the full rules")
     parser.add_argument("--stop-off-road", type=non_negative_int, default=0, metavar="N",
                         help="real game with a driving report (carracing), training only: end an "
                         "episode after N consecutive steps with every wheel off the road (0: never)")
-    parser.add_argument("--z", choices=Z_MODES, default="sample", dest="z_mode",
-                        help="real game: C and M see z sampled from V (the reference) or V's mean; "
-                        "model.py plays the controller the same way (from the settings file)")
-    parser.add_argument("--action-repeat", type=positive_int, default=1, metavar="K",
-                        help="real game: C decides every K environment steps and the steps in "
-                        "between repeat its action without drawing a frame (the episode cap still "
-                        "counts environment steps); model.py plays the controller the same way")
 
 
 def preset_defaults(exp: Experiment, preset_name: str) -> dict:
