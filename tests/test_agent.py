@@ -8,14 +8,9 @@ import pytest
 
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.demo import SHIPPED, random_policy_parallel, random_policy_rewards
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING, DOOMRNN
-from worldmodels.loading import read_recipe
 from worldmodels.mdnrnn import MDNRNN
-from worldmodels.problems import RealProblem
-from worldmodels.scores import standard_error
-from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights
 
@@ -76,23 +71,6 @@ def test_doom_batched_episodes_are_reproducible_and_counted():
     assert np.all((steps > 10) & (steps <= 2100))
 
 
-def test_real_problem_plays_with_v_mean_when_asked():
-    """With z = V's mean the rewards do not depend on the problem's noise seed; sampled z do."""
-    rng = np.random.default_rng(4)
-    vae = VAE(init_weights("vae", CARRACING, rng), CARRACING.z_size)
-    rnn = MDNRNN(init_weights("rnn", CARRACING, rng), CARRACING)
-    spec = controller_spec(CARRACING)
-    params = rng.standard_normal((2, spec.num_params)) * 0.05
-    params[:, -2] = 3.0  # full gas, so that steering decides which tiles the car reaches
-
-    def rewards(z_mode, seed):
-        problem = RealProblem(CARRACING, vae, rnn, envs=2, seed=seed, z_mode=z_mode)
-        return problem.evaluate(params, np.array([7, 8]), 1, 120, train_mode=False)[0]
-
-    np.testing.assert_array_equal(rewards("mean", 1), rewards("mean", 2))
-    assert not np.array_equal(rewards("sample", 1), rewards("sample", 2))
-
-
 def test_carracing_respects_the_step_cap():
     rng = np.random.default_rng(1)
     envs = [make_env(CARRACING) for _ in range(2)]
@@ -115,14 +93,6 @@ def test_training_episodes_stop_after_a_run_of_negative_rewards():
                               stop_after_negative=20)
     _, full = run_episodes(CARRACING, agent, envs, [3], np.zeros(1, np.int64), 200)
     assert stopped.tolist() == [21] and full.tolist() == [200]
-
-
-@pytest.mark.slow
-def test_demo_runs_end_to_end():
-    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--untrained",
-                          "--episodes", "2"], capture_output=True, text=True, check=True)
-    assert out.stdout.count("episode 1 (seed 1): reward") == 2  # both games
-    assert "agent steps/s" in out.stdout
 
 
 def test_doom_actions_move_the_player_whatever_their_numpy_type():
@@ -150,53 +120,6 @@ def test_many_doom_games_can_start_at_once_in_one_folder(tmp_path):
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err[-300:] for _, err in outs]
 
 
-@pytest.mark.slow
-def test_shipped_doom_agent_outlives_the_random_policy():
-    # The main job (README's first command) on 4 of its 100 episodes. Seeds are fixed, so the
-    # scores are reproducible; over 100 episodes the shipped agent averages ~4x the random policy.
-    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiment", "doomrnn",
-                          "--episodes", "4", "--batch", "4"],
-                         capture_output=True, text=True, check=True).stdout
-    agent = float(out.split("shipped agent :")[1].split()[0])
-    random = float(out.split("random policy :")[1].split()[0])
-    assert agent > 2 * random, out
-    # The printed standard error is that of the printed episode scores.
-    scores = np.array(out.split("  scores:")[1].split("\n")[0].split(), dtype=float)
-    printed = float(out.split("standard error ")[1].split(";")[0])
-    assert scores.mean() == pytest.approx(agent, abs=0.05)
-    assert printed == pytest.approx(standard_error(scores), abs=0.05)
-
-
-@pytest.mark.slow
-def test_shipped_carracing_agent_drives_with_v_mean_and_beats_random_actions():
-    # The shipped controller was evolved seeing V's mean; its recipe says so, and the demo plays
-    # it that way (on 2 of its 100 tracks; the agent averages ~735, random actions ~-32).
-    shipped = SHIPPED["carracing"]
-    assert read_recipe(CARRACING, shipped.files()[2]).z_mode == "mean"
-    out = subprocess.run([sys.executable, "-m", "worldmodels.demo", "--experiment", "carracing",
-                          "--episodes", "2", "--batch", "2"],
-                         capture_output=True, text=True, check=True).stdout
-    agent = float(out.split("shipped agent :")[1].split()[0])
-    random = float(out.split("random policy :")[1].split()[0])
-    assert agent > 300 and random < 0, out
-
-
-@pytest.mark.slow
-def test_random_policy_shared_by_processes_plays_each_share_from_its_own_seed():
-    seeds = [episode_seed(TEST_SEED_BASE, i) for i in range(3)]
-    shared = random_policy_parallel(CARRACING, seeds, 5, workers=2)
-    first = random_policy_rewards(CARRACING, seeds[0::2], np.random.default_rng((5, 0)))
-    second = random_policy_rewards(CARRACING, seeds[1::2], np.random.default_rng((5, 1)))
-    assert shared.tolist() == [first[0], second[0], first[1]]
-    assert np.all(shared < 0)  # uniform random actions lose 0.1 a step and rarely reach tiles
-
-
-def test_standard_error_is_the_sample_std_over_root_n():
-    assert standard_error(np.array([1.0, 3.0])) == pytest.approx(1.0)
-    assert standard_error(np.array([5.0, 5.0, 5.0])) == 0.0
-    assert standard_error(np.array([7.0])) == 0.0
-
-
 def test_held_uniform_holds_each_action_for_at_most_max_hold_steps():
     from worldmodels.stages.extract import HeldUniformPolicy
 
@@ -209,10 +132,3 @@ def test_held_uniform_holds_each_action_for_at_most_max_hold_steps():
     assert longest_run(10) == 10  # the reference's 1..10
     assert 50 < longest_run(100) <= 100
 
-
-def test_action_runs_measure_how_long_one_action_is_held():
-    from worldmodels.play import action_runs
-
-    assert action_runs([1, 1, 1, 2, 2, 0]) == (2.0, 1)  # runs 3, 2, 1
-    assert action_runs([2] * 30) == (30.0, 30)
-    assert action_runs([[0.5, 1.0], [0.5, 1.0], [0.5, 0.0]]) == (1.5, 1)  # vector actions

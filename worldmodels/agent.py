@@ -66,7 +66,9 @@ def run_episodes(exp: Experiment, agent: Agent, envs: Sequence[gym.Env], seeds: 
     many consecutive steps of negative reward (a shortcut for training: a car that has stopped
     gaining tiles is hopeless; scores use the full rules). Steps are environment steps (an agent
     step of an env with action repeat counts the steps it took), so `max_steps` and
-    `stop_after_negative` mean the same at any repeat. `stop_off_road` > 0 (CarRacing) ends an
+    `stop_after_negative` mean the same at any repeat (checked after each decision: with repeat
+    k an episode may run up to k - 1 steps past a `max_steps` below the game's own cap, which
+    the game itself enforces exactly). `stop_off_road` > 0 (CarRacing) ends an
     episode once all four wheels have been off the road for that many steps in a row, another
     training shortcut. `observer(row, env, env action, reward,
     environment steps taken)`, when given, is called after every agent step of every row (the
