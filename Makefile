@@ -33,7 +33,7 @@ system-deps:
 
 test: setup system-deps
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 lint: setup
 	$(VENV)/bin/ruff check .

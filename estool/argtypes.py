@@ -9,6 +9,7 @@ does nothing or fails later. :class:`OneLineParser` prints such an error as a si
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -51,6 +52,16 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see --help)`` and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's; with the environment variable ``CHECK_ARGS_ONLY=1``, a command line that
+        parses ends the program here with status 0 (and one line), so batch scripts and the
+        documentation's commands can be checked without running them."""
+        parsed = super().parse_args(args, namespace)
+        if os.environ.get("CHECK_ARGS_ONLY") == "1":
+            print(f"{self.prog}: arguments ok", flush=True)
+            raise SystemExit(0)
+        return parsed
 
     def parse_known_args(self, args=None, namespace=None):
         """As argparse's, after :meth:`modern_spelling` of the arguments."""

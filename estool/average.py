@@ -12,13 +12,13 @@ pre-activations: the K runs' common direction survives and each run's own random
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from estool.argtypes import OneLineParser
 from estool.logfiles import rounded_params, write_json
 
 
@@ -51,7 +51,7 @@ def average_solutions(paths: list[str | Path]) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry; returns the exit status (2 on a bad file)."""
-    parser = argparse.ArgumentParser(description="average evolved solutions element-wise")
+    parser = OneLineParser(description="average evolved solutions element-wise")
     parser.add_argument("out", help="output file, written as [mean_params]")
     parser.add_argument("files", nargs="+", help="trainer logs (.best.json or .json)")
     args = parser.parse_args(argv)

@@ -10,7 +10,6 @@ of the mean from ``.hist_best.json`` when present. PREFIX defaults to the log na
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -23,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
+from estool.argtypes import OneLineParser
 from estool.logfiles import HIST, HIST_SUFFIX, atomic_write, hist_best_value  # noqa: E402
 
 # Columns of the evaluations load_history returns, and the .hist_best.json value each comes from.
@@ -135,7 +135,7 @@ def text_summary(hist_path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: plot once, or redraw every ``--watch`` seconds."""
-    parser = argparse.ArgumentParser(description="Plot estool training progress")
+    parser = OneLineParser(description="Plot estool training progress")
     parser.add_argument("hist", type=Path, help="LOG.hist.json written by the trainer")
     parser.add_argument("--out", type=Path, default=None,
                         help="output prefix (default: the log name without .hist.json)")

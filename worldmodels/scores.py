@@ -20,7 +20,6 @@ reference as a dashed line. :func:`standard_error` is the error printed beside e
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import textwrap
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from estool.argtypes import OneLineParser
 from worldmodels.fileio import atomic_open
 
 
@@ -112,7 +112,7 @@ def plot_scores(files: list[dict], out: Path, title: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: plot scores files."""
-    parser = argparse.ArgumentParser(description="plot per-episode scores files (strip plot)")
+    parser = OneLineParser(description="plot per-episode scores files (strip plot)")
     parser.add_argument("files", nargs="+", help="scores files (model.py --scores, demo --scores-dir)")
     parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
     parser.add_argument("--title", default=None)

@@ -1,0 +1,104 @@
+"""Every command in the code blocks of README.md and docs/ works as written: the estool quickstart
+runs for real at its own (small) size, every other python command is parsed by the program it
+names (``CHECK_ARGS_ONLY=1``: parse, then stop), and every launcher it names exists. So the docs
+cannot drift from the code unnoticed."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+EXPERIMENTS = ("carracing", "doomrnn")
+MODULES = {"estool": "estool.trainer", "estool.plot": "estool.plot",
+           "estool.average": "estool.average", "worldmodels.demo": "worldmodels.demo",
+           "worldmodels.scores": "worldmodels.scores"}
+SCRIPTS = {"extract.py": "extract", "vae_train.py": "vae_train", "series.py": "series",
+           "rnn_train.py": "rnn_train", "train.py": "train", "model.py": "model",
+           "dream_model.py": "dream_model", "env.py": "drive", "doomrnn.py": "dream_play",
+           "plot_training_progress.py": "plot"}
+# Words the docs use for "a file of yours" or "a number", and what stands in for them here.
+PLACEHOLDERS = {"N": "2", "S": "0", "SEED": "0", "K": "2", "SECONDS": "30", "DIR": "somewhere",
+                "FILE": "x.json", "EXPERIMENT": "carracing", "HELDOUT": "heldout", "V": "vae.npz",
+                "M": "rnn.npz"}
+
+
+def doc_commands() -> list[tuple[str, str, str]]:
+    """(doc file, folder the command runs in, command) of every python or launcher command in
+    the bash code blocks of the docs; a ``cd`` line in a block moves the folder of the lines
+    after it."""
+    found = []
+    for doc in DOCS:
+        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", doc.read_text(), re.S):
+            folder = "."
+            for line in block.replace("\\\n", " ").splitlines():
+                line = re.sub(r"\s#.*$", "", line).strip()
+                for part in re.split(r"\s*(?:&&|;)\s*", line):
+                    if part.startswith("cd "):
+                        folder = part[3:].strip()
+                    elif re.search(r"(^|\s|/)(python|bash)\s", part) or part.startswith("slurm/"):
+                        found.append((str(doc.relative_to(ROOT)), folder, part))
+    return found
+
+
+COMMANDS = doc_commands()
+
+
+def test_the_docs_have_commands():
+    assert len(COMMANDS) > 40
+
+
+def python_argv(command: str) -> list[str] | None:
+    """The words after ``python`` (environment assignments and the venv path dropped), with
+    placeholders made concrete; None for a launcher."""
+    words = [PLACEHOLDERS.get(w, w) for w in shlex.split(command)]
+    while words and re.match(r"^[A-Z_]+=", words[0]):
+        words.pop(0)
+    if not words or not words[0].endswith("python"):
+        return None
+    return words[1:]
+
+
+@pytest.mark.parametrize(("doc", "folder", "command"), COMMANDS,
+                         ids=[f"{d}:{c[:60]}" for d, _, c in COMMANDS])
+def test_every_documented_command_parses(doc, folder, command, monkeypatch, capsys):
+    argv = python_argv(command)
+    if argv is None:  # a launcher: it must exist where the docs say
+        launcher = next(w for w in shlex.split(command) if w.endswith((".bash", "submit")))
+        assert (ROOT / folder / launcher).resolve().is_file(), f"{doc}: {command}"
+        return
+    monkeypatch.setenv("CHECK_ARGS_ONLY", "1")
+    if argv[0] == "-m":
+        module = importlib.import_module(MODULES[argv[1]])
+        call = lambda: module.main(argv[2:])  # noqa: E731
+    else:
+        script = Path(folder, argv[0])
+        exp = next((p for p in script.parts if p in EXPERIMENTS), None)
+        assert exp and script.name in SCRIPTS, f"{doc}: unknown program in {command!r}"
+        monkeypatch.chdir(ROOT / exp)
+        stage = importlib.import_module(f"worldmodels.stages.{SCRIPTS[script.name]}")
+        call = lambda: stage.main(exp, argv[1:])  # noqa: E731
+    with pytest.raises(SystemExit) as exit_:
+        call()
+    out = capsys.readouterr()
+    assert exit_.value.code == 0, f"{doc}: {command}\n{out.err}"
+    assert "arguments ok" in out.out
+
+
+@pytest.mark.mpi
+def test_the_estool_quickstart_runs_as_written(tmp_path):
+    block = [c for d, _, c in COMMANDS if d == "README.md" and "-m estool" in c]
+    train, plot = block[0], block[1]
+    for command in (train, plot.replace("--watch 30", "")):
+        words = shlex.split(command)
+        out = subprocess.run([sys.executable, *words[1:]], cwd=tmp_path, capture_output=True,
+                             text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+        assert out.returncode == 0, f"{command}\n{out.stderr}"
+    assert (tmp_path / "log" / "sphere.cma.16.8.progress.png").is_file()
