@@ -3,15 +3,9 @@
 import numpy as np
 import pytest
 
-from worldmodels.controller import (
-    Controller,
-    carracing_action,
-    controller_input,
-    controller_spec,
-    flatten,
-    takecover_action,
-    unflatten,
-)
+from worldmodels.controller import Controller, controller_input, controller_spec, flatten, unflatten
+from worldmodels.envs.carracing import carracing_action
+from worldmodels.envs.doom import takecover_action
 from worldmodels.experiments import CARRACING, DOOMRNN
 
 

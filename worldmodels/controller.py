@@ -142,26 +142,3 @@ def flatten(layers: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
         if bias is not None:
             parts.append(bias)
     return np.concatenate(parts, axis=1)
-
-
-def carracing_action(a: np.ndarray) -> np.ndarray:
-    """Raw controller output (..., 3) in (-1, 1) -> CarRacing action [steer, gas, brake].
-
-    steer = a0 in (-1, 1); gas = (a1 + 1) / 2 in (0, 1); brake = clip(a2, 0, 1).
-    """
-    return np.stack([a[..., 0], (a[..., 1] + 1.0) / 2.0, np.clip(a[..., 2], 0.0, 1.0)], axis=-1)
-
-
-TAKECOVER_NOOP, TAKECOVER_RIGHT, TAKECOVER_LEFT = 0, 1, 2  # VizdoomTakeCover-v1 Discrete(3)
-
-
-def takecover_action(a: np.ndarray) -> np.ndarray:
-    """Raw controller output (..., 1) -> VizdoomTakeCover-v1 discrete action (...,) int64.
-
-    a < -1/3 is MOVE_LEFT (2), a > 1/3 is MOVE_RIGHT (1), otherwise no-op (0).
-    """
-    a = a[..., 0]
-    out = np.full(a.shape, TAKECOVER_NOOP, dtype=np.int64)
-    out[a > 1.0 / 3.0] = TAKECOVER_RIGHT
-    out[a < -1.0 / 3.0] = TAKECOVER_LEFT
-    return out

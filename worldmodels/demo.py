@@ -43,8 +43,6 @@ class ShippedAgent:
     exp: Experiment
     controller: str  # the controller file, relative to the experiment's folder
     episode: str  # what one episode is, for the header line
-    references: dict[str, float]  # published means, marked on score figures
-    published: str  # the published figures, as printed beside ours
     workers: int  # processes that play it; each draws its own z noise, so scores depend on it
 
     @property
@@ -65,13 +63,11 @@ SHIPPED = {
     "doomrnn": ShippedAgent(
         DOOMRNN, "log/doomrnn.cma.16.64.best.json",
         "real VizdoomTakeCover-v1 episodes (skill 4, cap 2100 steps)",
-        {"paper": 1092.0, "reference code": 973.0},
-        "paper: agent 1092 +/- 556, random 210 +/- 108; reference code: agent 973 +/- 540", 1),
+        1),
     "carracing": ShippedAgent(
         CARRACING, "log/carracing.cma.4.24.best.json",
         "random CarRacing-v3 tracks (full rules, 1000-step cap)",
-        {"paper": 906.0},
-        "paper (gym's CarRacing-v0): agent 906 +/- 21", 2),
+        2),
 }
 
 
@@ -139,12 +135,12 @@ def play_shipped(shipped: ShippedAgent, episodes: int, seed: int, batch: int,
     if scores_dir:
         write_scores(Path(scores_dir) / f"{exp.name}_scores.json", exp.real_env_name,
                      exp.score_unit, seeds, {"shipped agent": rewards, "random policy": random},
-                     shipped.references)
+                     exp.published.means)
     print(f"shipped agent : {rewards.mean():7.1f} +/- {rewards.std():.1f} {exp.score_unit} "
           f"(standard error {standard_error(rewards):.1f}; min {rewards.min():.0f}, "
           f"max {rewards.max():.0f})")
     print(f"random policy : {random.mean():7.1f} +/- {random.std():.1f} on the same episodes")
-    print(f"{shipped.published}  ({time.perf_counter() - start:.0f}s)", flush=True)
+    print(f"{exp.published.line()}  ({time.perf_counter() - start:.0f}s)", flush=True)
 
 
 def play_untrained(name: str, episodes: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:

@@ -46,6 +46,37 @@ _SMOKE = Preset(name="smoke", extract_episodes=2, vae_epochs=1, vae_batch_size=1
 
 
 @dataclass(frozen=True)
+class Published:
+    """The published figures an experiment's agent is compared with (100 real episodes, mean and
+    standard deviation): the paper's full agent, its random policy, the reference code's agent."""
+
+    agent: tuple[float, float]
+    random: tuple[float, float] | None = None
+    reference_code: tuple[float, float] | None = None
+    environment: str = ""  # the environment the paper measured on, when it is not ours
+
+    @property
+    def means(self) -> dict[str, float]:
+        """{"paper": mean, "reference code": mean}, as score figures mark them."""
+        marks = {"paper": self.agent[0]}
+        if self.reference_code:
+            marks["reference code"] = self.reference_code[0]
+        return marks
+
+    def line(self) -> str:
+        """The figures as printed beside ours, e.g. "paper: agent 1092 +/- 556, random 210 +/- 108;
+        reference code: agent 973 +/- 540"."""
+        where = f" ({self.environment})" if self.environment else ""
+        text = f"paper{where}: agent {self.agent[0]:.0f} +/- {self.agent[1]:.0f}"
+        if self.random:
+            text += f", random {self.random[0]:.0f} +/- {self.random[1]:.0f}"
+        if self.reference_code:
+            text += (f"; reference code: agent {self.reference_code[0]:.0f} +/- "
+                     f"{self.reference_code[1]:.0f}")
+        return text
+
+
+@dataclass(frozen=True)
 class Experiment:
     """Everything that defines one experiment's models and environment.
 
@@ -88,7 +119,7 @@ class Experiment:
     es_seed_start: int = 0  # the reference's seed_start for train.py
     score_unit: str = "score"  # what a real episode's total reward measures
     driving_report: bool = False  # model.py --report can sum up its episodes (worldmodels.driving)
-    paper_mean: float = 0.0  # the paper's 100-episode mean of its full agent in the real game
+    published: Published | None = field(default=None, compare=False)  # the paper's figures
     # Where the pipeline reads and writes, relative to the experiment's folder.
     record_dir: str = "record"
     series_dir: str = "series"
@@ -121,7 +152,8 @@ class Experiment:
 
 CARRACING = Experiment(
     name="carracing", env_id="CarRacing-v3", real_env_name="carracing", dream_env_name="carracingrnn",
-    max_frames=1000, score_unit="score", paper_mean=906.0, driving_report=True,
+    max_frames=1000, score_unit="score", driving_report=True,
+    published=Published(agent=(906.0, 21.0), environment="gym's CarRacing-v0"),
     extract_policy="cauchy_controller",
     z_size=32,  # V
     rnn_size=256, num_mixture=5, use_restart=False, predict_done=False, temperature=1.0,  # M
@@ -138,7 +170,8 @@ CARRACING = Experiment(
 
 DOOMRNN = Experiment(
     name="doomrnn", env_id="VizdoomTakeCover-v1", real_env_name="doomreal", dream_env_name="doomrnn",
-    max_frames=2100, score_unit="steps survived", paper_mean=1092.0,
+    max_frames=2100, score_unit="steps survived",
+    published=Published(agent=(1092.0, 556.0), random=(210.0, 108.0), reference_code=(973.0, 540.0)),
     # Skill 4 is VizdoomTakeCover-v1's own setting; there a random policy scores as the paper's
     # random baseline (docs/pipeline.md).
     env_kwargs={"doom_skill": 4},

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worldmodels.arrays import float32_weights
 from worldmodels.experiments import Experiment
-from worldmodels.weights import float32_weights
 
 
 def rnn_weight_shapes(exp: Experiment) -> dict[str, tuple[int, ...]]:

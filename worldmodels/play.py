@@ -138,7 +138,7 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
             _print_report(exp, played, args.report_figure, args.file)
     if args.scores and not dream:
         write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
-                     {"paper": exp.paper_mean})
+                     exp.published.means if exp.published else {})
     print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
           f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
           f"{rewards.min():.2f}, max {rewards.max():.2f}) in "

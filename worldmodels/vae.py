@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from worldmodels.weights import float32_weights
+from worldmodels.arrays import float32_weights
 
 ENCODER_CONVS: tuple[tuple[int, int], ...] = ((32, 4), (64, 4), (128, 4), (256, 4))
 DECODER_DECONVS: tuple[tuple[int, int], ...] = ((128, 5), (64, 5), (32, 6), (3, 6))

@@ -16,6 +16,8 @@ import numpy as np
 from worldmodels.data import DataFileError, read_npz
 from worldmodels.experiments import Experiment
 from worldmodels.fileio import atomic_savez
+from worldmodels.mdnrnn import rnn_weight_shapes
+from worldmodels.vae import vae_weight_shapes
 
 CONFIG_KEY = "__config__"
 FORMAT_VERSION = 1
@@ -41,24 +43,9 @@ def model_config(kind: str, exp: Experiment) -> dict:
 
 
 def expected_shapes(kind: str, exp: Experiment) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every array a `kind` weight file of `exp` holds."""
-    # Imported here: the models import float32_weights from this module.
-    from worldmodels.mdnrnn import rnn_weight_shapes
-    from worldmodels.vae import vae_weight_shapes
-
+    """Name -> shape of every array a `kind` weight file of `exp` holds (the model modules own
+    their shapes)."""
     return vae_weight_shapes(exp.z_size) if kind == "vae" else rnn_weight_shapes(exp)
-
-
-def float32_weights(weights: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]],
-                    model: str) -> dict[str, np.ndarray]:
-    """The arrays of `weights` named in `shapes`, as float32 (other entries are left out).
-
-    Raises ValueError naming `model` and the names `weights` lacks.
-    """
-    missing = sorted(set(shapes) - set(weights))
-    if missing:
-        raise ValueError(f"{model} weights lack {', '.join(missing)}")
-    return {name: np.asarray(weights[name], np.float32) for name in shapes}
 
 
 def save_weights(

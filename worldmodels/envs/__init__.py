@@ -30,7 +30,8 @@ def make_env(exp: Experiment, render_mode: str | None = None, action_repeat: int
 
 def env_action(exp: Experiment, raw: np.ndarray) -> np.ndarray:
     """Map raw controller outputs (..., action_size) in (-1, 1) to the real env's actions."""
-    from worldmodels.controller import carracing_action, takecover_action
+    from worldmodels.envs.carracing import carracing_action
+    from worldmodels.envs.doom import takecover_action
 
     mappers = {"carracing": carracing_action, "doomrnn": takecover_action}
     return mappers[exp.name](raw)

@@ -215,6 +215,14 @@ class CarRacing(gym_car_racing.CarRacing):
         return self._pixel_colors[key]
 
 
+def carracing_action(a: np.ndarray) -> np.ndarray:
+    """Raw controller output (..., 3) in (-1, 1) -> CarRacing action [steer, gas, brake].
+
+    steer = a0 in (-1, 1); gas = (a1 + 1) / 2 in (0, 1); brake = clip(a2, 0, 1).
+    """
+    return np.stack([a[..., 0], (a[..., 1] + 1.0) / 2.0, np.clip(a[..., 2], 0.0, 1.0)], axis=-1)
+
+
 gym.register(id=ENV_ID, entry_point=CarRacing, max_episode_steps=MAX_STEPS, reward_threshold=900)
 
 

@@ -34,3 +34,18 @@ def make_env(render_mode: str | None = None, **kwargs) -> gym.Env:
     env = gym.make("VizdoomTakeCover-v1", render_mode=render_mode, max_episode_steps=MAX_STEPS,
                    **kwargs)
     return Frame64(IntAction(env), screen_key="screen")
+
+
+TAKECOVER_NOOP, TAKECOVER_RIGHT, TAKECOVER_LEFT = 0, 1, 2  # VizdoomTakeCover-v1 Discrete(3)
+
+
+def takecover_action(a: np.ndarray) -> np.ndarray:
+    """Raw controller output (..., 1) -> VizdoomTakeCover-v1 discrete action (...,) int64.
+
+    a < -1/3 is MOVE_LEFT (2), a > 1/3 is MOVE_RIGHT (1), otherwise no-op (0).
+    """
+    a = a[..., 0]
+    out = np.full(a.shape, TAKECOVER_NOOP, dtype=np.int64)
+    out[a > 1.0 / 3.0] = TAKECOVER_RIGHT
+    out[a < -1.0 / 3.0] = TAKECOVER_LEFT
+    return out
