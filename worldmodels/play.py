@@ -135,7 +135,7 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
         played = play_real_parallel(args.workers, exp, trained, seeds, options)
         rewards = played.rewards
         if played.traces is not None:
-            _print_report(exp, played, args.report_figure, args.file)
+            _print_report(exp, played, args.report_figure, os.path.relpath(args.file))
     if args.scores and not dream:
         write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
                      exp.published.means if exp.published else {})
