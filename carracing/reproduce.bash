@@ -12,7 +12,8 @@
 # in all. The rebuilt files equal the shipped ones only up to floating-point rounding (BLAS
 # kernel, machine): the scores are what to compare. --install copies the rebuilt V, M,
 # initial_z and C over the shipped ones.
-# Environment: PYTHON (default: the repository's .venv/bin/python).
+# Environment: PYTHON (default: the repository's .venv/bin/python), RUNS (the work folder,
+# default carracing/runs).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +21,26 @@ root=$(dirname "$here")
 python=${PYTHON:-$root/.venv/bin/python}
 install=${1:-}
 cd "$here"
-runs=runs
+runs=${RUNS:-runs}
 mkdir -p "$runs/r0" "$runs/r1" "$runs/r2"
 small=(--preset small)
 train=(--preset small -n 2 --stop-after-negative 20)
 rnn=(--predict-reward --steps 1000 --seq-len 300 --batch-size 32)
 
 stage() { echo; echo "== reproduce: $*"; }
+
+# retrain_v_and_m FROM TO RECORD MAX_EPISODES TIMES: V (2 epochs) and M go on from iteration FROM's
+# weights on the episodes of RECORD; the series between them is encoded with the new V.
+retrain_v_and_m() {
+    local from=$runs/$1 to=$runs/$2 record=$3 episodes=$4
+    stage "V, 2 epochs from $1's V; series; M from $1's M ($5)"
+    "$python" vae_train.py "${small[@]}" --record "$record" --max-episodes "$episodes" --epochs 2 \
+        --init "$from/vae.npz" --out "$to/vae.npz"
+    "$python" series.py "${small[@]}" --record "$record" --vae "$to/vae.npz" \
+        --series "$to/series" --initial-z "$to/initial_z.npz"
+    "$python" rnn_train.py "${small[@]}" "${rnn[@]}" --series "$to/series" \
+        --init "$from/rnn.npz" --out "$to/rnn.npz"
+}
 
 # Iteration 0: the reference's random driving (the full agent with Cauchy weights).
 stage "600 Cauchy-random episodes (794 s)"
@@ -47,15 +61,7 @@ stage "C on real tracks, 16 x 4, 40 generations (3071 s)"
 stage "200 episodes of iteration 0's controller with noise (635 s)"
 EXTRACT_SEED_OFFSET=2 bash ../extract.bash carracing 2 100 -- "${small[@]}" --record "$runs/record" \
     --policy controller --controller "$runs/r0/log/carracing.cma.4.16.best.json"
-stage "V, 2 epochs from iteration 0's V on all 800 episodes (2743 s)"
-"$python" vae_train.py "${small[@]}" --record "$runs/record" --max-episodes 800 --epochs 2 \
-    --init "$runs/r0/vae.npz" --out "$runs/r1/vae.npz"
-stage "series (451 s)"
-"$python" series.py "${small[@]}" --record "$runs/record" --vae "$runs/r1/vae.npz" \
-    --series "$runs/r1/series" --initial-z "$runs/r1/initial_z.npz"
-stage "M from iteration 0's M (673 s)"
-"$python" rnn_train.py "${small[@]}" "${rnn[@]}" --series "$runs/r1/series" \
-    --init "$runs/r0/rnn.npz" --out "$runs/r1/rnn.npz"
+retrain_v_and_m r0 r1 "$runs/record" 800 "2743 s, 451 s, 673 s"
 stage "C in M's dream, 16 x 4, 60 generations (69 s)"
 "$python" train.py --preset small -n 2 --dream --rnn "$runs/r1/rnn.npz" \
     --initial-z "$runs/r1/initial_z.npz" --vae "$runs/r1/vae.npz" --max-generations 60 \
@@ -81,15 +87,7 @@ stage "200 episodes of iteration 1's controller with noise (344 s) and 100 Cauch
 EXTRACT_SEED_OFFSET=4 bash ../extract.bash carracing 2 100 -- "${small[@]}" --record "$runs/record2" \
     --policy controller --controller "$runs/r1/log/carracing.cma.4.24.best.json" --noise 0.5
 bash ../extract.bash carracing 2 50 -- "${small[@]}" --record "$runs/record2"
-stage "V, 2 epochs from iteration 1's V on those 300 episodes (1070 s)"
-"$python" vae_train.py "${small[@]}" --record "$runs/record2" --max-episodes 1000 --epochs 2 \
-    --init "$runs/r1/vae.npz" --out "$runs/r2/vae.npz"
-stage "series (59 s)"
-"$python" series.py "${small[@]}" --record "$runs/record2" --vae "$runs/r2/vae.npz" \
-    --series "$runs/r2/series" --initial-z "$runs/r2/initial_z.npz"
-stage "M from iteration 1's M (318 s)"
-"$python" rnn_train.py "${small[@]}" "${rnn[@]}" --series "$runs/r2/series" \
-    --init "$runs/r1/rnn.npz" --out "$runs/r2/rnn.npz"
+retrain_v_and_m r1 r2 "$runs/record2" 1000 "1070 s, 59 s, 318 s"
 stage "C on real tracks from iteration 1's controller, V's mean, common seeds, 30 generations (4975 s)"
 "$python" train.py "${train[@]}" -t 12 --vae "$runs/r2/vae.npz" --rnn "$runs/r2/rnn.npz" \
     --init "$runs/r1/log/carracing.cma.4.24.best.json" --z mean --common-seeds \

@@ -102,3 +102,20 @@ def test_the_estool_quickstart_runs_as_written(tmp_path):
                              text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": ""})
         assert out.returncode == 0, f"{command}\n{out.stderr}"
     assert (tmp_path / "log" / "sphere.cma.16.8.progress.png").is_file()
+
+
+@pytest.mark.pipeline
+def test_the_carracing_rebuild_script_gives_every_stage_flags_it_accepts(tmp_path):
+    """carracing/reproduce.bash with a python that only parses (CHECK_ARGS_ONLY=1): every stage
+    it runs accepts its command line, in order, to the end of the script."""
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\n[ "$1" = "-" ] && {{ cat >/dev/null; exit 0; }}\n'
+                      f'CHECK_ARGS_ONLY=1 exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    out = subprocess.run(["bash", str(ROOT / "carracing" / "reproduce.bash")], capture_output=True,
+                         text=True, timeout=600,
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": str(python),
+                              "RUNS": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert out.stdout.count("arguments ok") >= 12
+    assert "test: 100 tracks" in out.stdout

@@ -4,11 +4,13 @@
 
 ENV is the experiment's real-game name (doomreal, carracing; the default) or its dream name
 (doomrnn, carracingrnn). FILE is a controller log (``.best.json`` = [params, reward] or ``.json`` =
-[params]); it is played with the controller mode and z (sampled, or V's mean) it was trained
-with, read from the ``.settings.json`` that train.py wrote beside it (``--controller-mode`` and
-``--z`` override). ``norender`` plays --episodes episodes (default 100) and prints each reward,
-then the mean and standard deviation and the mean's standard error (with --action-runs, real
-game: also how long the agent holds one action).
+[params]); it is played as its recipe says (the ``.recipe.json`` train.py wrote beside it: the
+controller mode, z sampled or V's mean, action repeat, and the V and M it was trained with;
+``--controller-mode``, ``--z``, ``--action-repeat``, ``--vae`` and ``--rnn`` override).
+``norender`` plays --episodes episodes (default 100) and prints each reward, then the mean and
+standard deviation and the mean's standard error (with --action-runs, real game: also how long
+the agent holds one action; with --report, carracing: the driving report of every episode and
+where the points were lost).
 ``render`` plays one episode and shows it in a window where there is a
 display, else writes a video (--record, default videos/ENV.SEED.mp4; .gif works too): real frame,
 V's 64x64 input and V's reconstruction side by side (dream: V's decoding of the dreamed z).
