@@ -24,7 +24,7 @@ cd "$here"
 runs=${RUNS:-runs}
 mkdir -p "$runs/r0" "$runs/r1" "$runs/r2"
 small=(--preset small)
-train=(--preset small -n 2 --stop-after-negative 20)
+train=(--preset small -n 2 -t 8 --stop-after-negative 20)
 rnn=(--predict-reward --steps 1000 --seq-len 300 --batch-size 32)
 
 stage() { echo; echo "== reproduce: $*"; }
@@ -63,15 +63,19 @@ EXTRACT_SEED_OFFSET=2 bash ../extract.bash carracing 2 100 -- "${small[@]}" --re
     --policy controller --controller "$runs/r0/log/carracing.cma.4.16.best.json"
 retrain_v_and_m r0 r1 "$runs/record" 800 "2743 s, 451 s, 673 s"
 stage "C in M's dream, 16 x 4, 60 generations (69 s)"
-"$python" train.py --preset small -n 2 --dream --rnn "$runs/r1/rnn.npz" \
+"$python" train.py --preset small -n 2 -t 8 --dream --rnn "$runs/r1/rnn.npz" \
     --initial-z "$runs/r1/initial_z.npz" --vae "$runs/r1/vae.npz" --max-generations 60 \
     --log-dir "$runs/r1/log_dream"
 "$python" - "$runs/r1/log_dream/carracing.cma.4.16" <<'EOF'
-import json, sys
+import json
+import sys
+from pathlib import Path
+
+from worldmodels.fileio import atomic_write_text
+
 base = sys.argv[1]
-rows = json.load(open(base + ".log.json"))
-generation, reward, params = rows[-1]
-json.dump([params, reward], open(base + f".gen{generation}.best.json", "w"))
+generation, reward, params = json.loads(Path(base + ".log.json").read_text())[-1]
+atomic_write_text(f"{base}.gen{generation}.best.json", json.dumps([params, reward]))
 EOF
 stage "C on real tracks from the dream's controller, 24 x 4, sampled z, 30 generations (3531 s)"
 "$python" train.py "${train[@]}" -t 12 --vae "$runs/r1/vae.npz" --rnn "$runs/r1/rnn.npz" \
@@ -97,7 +101,7 @@ best=$runs/r2/log/carracing.cma.4.24.best.json
 stage "validation: 50 tracks (about 90 s); shipped agent 764.9 +/- 160.5"
 "$python" model.py norender "$best" 1 --episodes 50 --workers 2 | tail -1
 stage "test: 100 tracks (about 175 s); shipped agent 734.9 +/- 195.9"
-"$python" model.py norender "$best" --workers 2 --report | tail -8
+"$python" model.py norender "$best" --workers 2 --report | tail -7
 
 if [ "$install" = --install ]; then
     cp "$runs/r2/vae.npz" vae/vae.npz

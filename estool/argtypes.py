@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 
@@ -40,30 +41,39 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (exit status 2), without the usage.
 
     Flags are spelled with hyphens (``--max-generations``); the older underscore spelling of any
-    flag (``--max_generations``) is accepted too, so that existing commands and batch scripts
-    keep working, and an on/off switch written the older way with a number (``--common_seeds 1``,
-    ``--antithetic 0``) means on or off.
+    flag (``--max_generations``, the reference's spelling) is accepted too, and an on/off switch
+    written the reference's way with a number (``--common_seeds 1``, ``--antithetic 0``) means on
+    or off.
     """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.numeric_switches: set[str] = set()  # switches that older commands gave a 0 or 1
+        self.numeric_switches: set[str] = set()  # switches the reference gave a 0 or 1
+        # Checks of the parsed arguments as a whole (each calls self.error on a bad value); they
+        # run before CHECK_ARGS_ONLY stops the program.
+        self.checks: list[Callable[[argparse.Namespace], None]] = []
 
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see --help)`` and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
-    def parse_args(self, args=None, namespace=None):
-        """As argparse's; with the environment variable ``CHECK_ARGS_ONLY=1``, a command line that
-        parses ends the program here with status 0 (and one line), so batch scripts and the
-        documentation's commands can be checked without running them."""
+    def parse_args(self, args: Sequence[str] | None = None,
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        """As argparse's, then the parser's `checks`; with the environment variable
+        ``CHECK_ARGS_ONLY=1``, a command line that passes ends the program here with status 0 (and
+        one line), so batch scripts and the documentation's commands can be checked without
+        running them."""
         parsed = super().parse_args(args, namespace)
+        for check in self.checks:
+            check(parsed)
         if os.environ.get("CHECK_ARGS_ONLY") == "1":
             print(f"{self.prog}: arguments ok", flush=True)
             raise SystemExit(0)
         return parsed
 
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
         """As argparse's, after :meth:`modern_spelling` of the arguments."""
         argv = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(self.modern_spelling(argv), namespace)

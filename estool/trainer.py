@@ -166,7 +166,7 @@ RESUME_KEYS = ("optimizer", "num_episode", "eval_steps", "antithetic", "cap_time
 RESUME_KEYS_WHEN_SET = ("common_seeds", "cma_diagonal")
 
 
-# Switches that older commands set with a number ("--common_seeds 1"), still accepted so.
+# Switches the reference set with a number ("--common_seeds 1"), accepted so too.
 NUMERIC_SWITCHES = ("antithetic", "common_seeds", "retrain", "pin_workers")
 
 
@@ -180,7 +180,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, defaults: Settings) 
             meta["help"] += " (default: on)" if default else ""
             parser.add_argument(*flags, dest=f.name, default=default, **meta)
             if f.name in NUMERIC_SWITCHES and isinstance(parser, OneLineParser):
-                parser.numeric_switches.add(flags[0])  # older commands wrote "--retrain 1"
+                parser.numeric_switches.add(flags[0])  # the reference wrote "--retrain 1"
         else:
             kind = meta.pop("type", None) or {"int": int, "float": float, "str": str}[str(f.type)]
             meta["help"] += f" (default: {default})" if default != "" else ""
@@ -305,37 +305,42 @@ def save_compact_state(path: Path, state: TrainState) -> None:
 
 def state_from_compact(path: Path, settings: Settings, identity: dict[str, Any],
                        logs: dict[str, Path]) -> TrainState:
-    """A run rebuilt from its compact state `path` and its json logs (`logs`: ".hist.json",
-    ".log.json", ".hist_best.json", ".best.json" -> file): the same mean, step size and
+    """A cma run rebuilt from its compact state `path` and its json logs (`logs`: ".hist.json",
+    ".log.json", ".hist_best.json" -> file): the same mean, step size and
     per-parameter scales, training seeds and logs; the covariance's off-diagonal part and
     pycma's evolution paths start afresh, so the run goes on close to, not bit-identically
     with, an uninterrupted one. Exits with one line if the file does not fit."""
+    if settings.optimizer != "cma":
+        raise SystemExit(f"estool: {path}: only cma runs go on from a compact state; restore the "
+                         "run's checkpoint, or delete it to restart from generation 0")
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             compact = {k.removeprefix("solver_"): data[k] for k in data.files if k != "meta"}
         if meta.get("version") != COMPACT_VERSION:
             raise ValueError(f"unknown version {meta.get('version')!r}")
-        generation = int(meta["generation"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        generation, elapsed = int(meta["generation"]), float(meta["elapsed"])
+        saved_identity, seeder_state = dict(meta["identity"]), dict(meta["seeder"])
+        if set(compact) != {"mean", "sigma", "stds"}:
+            raise ValueError(f"holds {sorted(compact)}, not mean, sigma and stds")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise SystemExit(f"estool: {path} is not a compact ES state ({err}); delete it to restart "
                          "the run from generation 0") from None
-    _check_identity(path, meta["identity"], identity)
+    _check_identity(path, saved_identity, identity)
     # A stream of its own for each resumed generation, so a resumed run does not redraw gen 0's.
     solver = make_solver(settings.optimizer, int(identity["num_params"]), settings.popsize,
                          settings.sigma_init, settings.sigma_decay, bool(settings.antithetic),
                          settings.weight_decay, settings.seed_start + 7919 * generation,
                          settings.cma_diagonal, compact=compact)
     seeder = np.random.default_rng()
-    seeder.bit_generator.state = meta["seeder"]
-    state = TrainState(dict(identity), solver, seeder, generation=generation,
-                       elapsed=float(meta["elapsed"]))
+    seeder.bit_generator.state = seeder_state
+    state = TrainState(dict(identity), solver, seeder, generation=generation, elapsed=elapsed)
     state.history = _read_log(logs[".hist.json"])[:generation]
     state.eval_log = [row for row in _read_log(logs[".log.json"]) if row[0] <= generation]
     state.hist_best = [row for row in _read_log(logs[".hist_best.json"]) if row[0] <= generation]
-    best = _read_log(logs[".best.json"])
-    if best and state.eval_log:
-        state.best_eval_params, state.best_eval_reward = best[0], float(best[1])
+    if state.eval_log:  # the first of the best evaluations, as the uninterrupted run kept it
+        _, reward, params = max(state.eval_log, key=lambda row: (row[1], -row[0]))
+        state.best_eval_params, state.best_eval_reward = params, float(reward)
     return state
 
 
@@ -424,9 +429,6 @@ class Trainer:
         if self.blas is not None:
             all_settings["blas"] = self.blas
             print("estool: " + mpi.describe_blas(self.blas), flush=True)
-        write_json(self.path(".settings.json"), all_settings)
-        for suffix, text in self.run_files.items():
-            atomic_write(self.path(suffix), text.encode())
         compact = self.path(".es_state.npz")
         if self.checkpoint.exists():
             state = load_checkpoint(self.checkpoint, identity)
@@ -434,16 +436,31 @@ class Trainer:
             print(f"estool: resuming {self.checkpoint} after generation {state.generation}",
                   flush=True)
         elif compact.exists():
-            logs = {suffix: self.path(suffix) for suffix in
-                    (".hist.json", ".log.json", ".hist_best.json", ".best.json")}
+            logs = {suffix: self.path(suffix) for suffix in (".hist.json", ".log.json",
+                                                             ".hist_best.json")}
             state = state_from_compact(compact, self.s, identity, logs)
             print(f"estool: no checkpoint; going on from the compact state {compact} after "
                   f"generation {state.generation} (mean, step size and per-parameter scales; the "
                   "covariance's off-diagonal part starts afresh)", flush=True)
         else:
             state = new_state(self.s, self.game, self.num_params)
+        if state.generation:
+            self.check_run_files()
+        write_json(self.path(".settings.json"), all_settings)
+        for suffix, text in self.run_files.items():
+            atomic_write(self.path(suffix), text.encode())
         self.write_logs(state, evaluated=True)
         return state
+
+    def check_run_files(self) -> None:
+        """Exit with one line when a run goes on with other run files (e.g. another action
+        repeat in the recipe of the controllers it trains) than it was started with."""
+        for suffix, text in self.run_files.items():
+            path = self.path(suffix)
+            if path.is_file() and path.read_text() != text:
+                raise SystemExit(f"estool: {path} says how this run's solutions are used, and the "
+                                 "settings given now say otherwise; use the run's settings, "
+                                 "another --log-dir, or delete the run")
 
     def run(self) -> int:
         """Train until ``max_generations`` (or forever). Returns the exit code.
@@ -455,7 +472,8 @@ class Trainer:
             return self._train()
         except WriteError as err:
             if self.saved_generation is None:
-                kept = "no checkpoint was written yet: the same command starts the run again"
+                kept = ("no checkpoint was written yet: the same command starts the run again (from "
+                        "its compact state, if it has one)")
             else:
                 kept = (f"{self.checkpoint} still holds generation {self.saved_generation}: run the "
                         "same command again to resume")
@@ -473,9 +491,10 @@ class Trainer:
             self.print_generation(state)
             evaluated = self.maybe_evaluate(state)
             save_checkpoint(self.checkpoint, state)
-            save_compact_state(self.path(".es_state.npz"), state)
             self.saved_generation = state.generation
             self.write_logs(state, evaluated)
+            if self.s.optimizer == "cma":  # last: the logs it goes on from are complete
+                save_compact_state(self.path(".es_state.npz"), state)
         print(f"estool: done after generation {state.generation}", flush=True)
         return 0
 
@@ -559,9 +578,9 @@ def main(argv: list[str] | None = None,
     ``defaults`` overrides Settings defaults.
     """
     parser = build_parser(add_arguments, make_problem is None, defaults)
+    parser.checks.append(lambda parsed: check_popsize(Settings.from_namespace(parsed)))
     args = parser.parse_args(argv)
     settings = Settings.from_namespace(args)
-    check_popsize(settings)
     factory = make_problem or load_factory(args.problem)
     extra = {k: v for k, v in vars(args).items() if k not in settings.__dataclass_fields__}
     if settings.no_mpi or (settings.num_worker <= 1 and not mpi.inside_mpi()):

@@ -66,7 +66,7 @@ def test_training_episodes_stop_after_a_run_off_the_road():
 
 def test_the_figure_is_written(tmp_path):
     steps = np.column_stack([np.arange(1, 11), np.linspace(0, 50, 10), np.zeros((10, 3)),
-                             np.arange(10), -0.1 * np.ones(10), np.zeros(10)])
+                             np.arange(10), -0.1 * np.ones(10), np.zeros((10, 2))])
     plot_drives(tmp_path / "drive.png", [(0, 12.0, steps, 100)], title="test")
     assert (tmp_path / "drive.png").read_bytes()[:4] == b"\x89PNG"
 

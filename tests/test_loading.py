@@ -125,3 +125,11 @@ def test_a_controller_trained_with_other_modes_is_played_with_them(tmp_path):
     assert play.returncode == 0, play.stderr
     assert "controller z, z mean, action repeat 2, V vae/vae.npz, M rnn/rnn.npz" in play.stdout
     assert "steps 40" in play.stdout
+    other = subprocess.run(  # going on with another action repeat would mislabel its controllers
+        [sys.executable, "carracing/train.py", "--preset", "smoke", "-n", "1", "-t", "4",
+         "--no-mpi", "--controller-mode", "z", "--z", "mean", "--action-repeat", "3",
+         "--stop-after-negative", "10", "--log-dir", str(log), "--max-generations", "2"],
+        cwd=root, capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0 and "recipe.json says how this run's solutions are used" in \
+        other.stderr.strip().splitlines()[-1]
+    assert read_recipe(CARRACING, best).action_repeat == 2

@@ -1,15 +1,17 @@
 """The driving report: why a CarRacing agent scores what it scores.
 
 A CarRacing score is 1000 x (share of tiles visited) - 0.1 x (environment steps), and an episode
-ends only when every tile is visited (or at the 1000-step cap, or off the playfield). So a score
+ends with the lap (in gymnasium 1.4.0 only once every tile is visited: its 95% rule never takes
+effect), at the 1000-step cap, or off the playfield. So a score
 below 900 comes from one of three things, which this report separates per episode: the car is too
 slow (the cap comes while it still gains tiles: the last new tile near the end), it skips tiles
 (the lap is not finished although the car went on), or it leaves the road (long runs of negative
 reward, steps with every wheel on the grass).
 
 :class:`DrivingRecorder` watches :func:`worldmodels.agent.run_episodes` step by step (its
-``observer``); :func:`episode_report` sums one episode up, :func:`print_reports` prints the table and
-the summary, :func:`plot_drives` draws speed and tiles over time for a few episodes.
+``observer``); :func:`episode_report` sums one episode up, :func:`report_line` and
+:func:`summary_lines` print it and the summary over episodes, :func:`plot_drives` draws speed and
+tiles over time for a few episodes.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ from __future__ import annotations
 import io
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
 from worldmodels.agent import all_wheels_off_road
 
-# Columns of one recorded agent step (DrivingRecorder.steps rows).
-_STEP, _SPEED, _STEER, _GAS, _BRAKE, _TILES, _REWARD, _OFF_ROAD = range(8)
+# Columns of one recorded agent step (DrivingRecorder.rows).
+_STEP, _SPEED, _STEER, _GAS, _BRAKE, _TILES, _REWARD, _OFF_ROAD, _LAP = range(9)
+COLUMNS = 9
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class DrivingReport:
     steps: int  # environment steps played (1000: cut by the cap)
     tiles: int  # road tiles visited
     total_tiles: int  # road tiles of the track
-    lap_finished: bool  # every tile visited: the episode ended by the lap rule
+    lap_finished: bool  # the episode ended by the lap rule
     last_new_tile_step: int  # environment step at which the last new tile was visited
     mean_speed: float
     mean_gas: float
@@ -69,20 +72,21 @@ class DrivingRecorder:
         game = env.unwrapped
         vx, vy = game.car.hull.linearVelocity
         off_road = all_wheels_off_road(env)
+        lap = game.new_lap or game.tile_visited_count == len(game.track)
         self._elapsed[row] += frames
         self._steps[row].append((float(self._elapsed[row]), math.hypot(vx, vy), float(action[0]),
                                  float(action[1]), float(action[2]), float(game.tile_visited_count),
-                                 float(reward), float(off_road)))
+                                 float(reward), float(off_road), float(lap)))
         self.total_tiles[row] = len(game.track)
 
     def rows(self) -> list[np.ndarray]:
-        """The recorded steps of every row: (agent steps, 8) arrays (environment step, speed,
-        steer, gas, brake, tiles visited so far, reward, all wheels off the road)."""
-        return [np.asarray(steps, np.float64).reshape(-1, 8) for steps in self._steps]
+        """The recorded steps of every row: (agent steps, 9) arrays (environment step, speed,
+        steer, gas, brake, tiles visited so far, reward, all wheels off the road, lap done)."""
+        return [np.asarray(steps, np.float64).reshape(-1, COLUMNS) for steps in self._steps]
 
 
 def episode_report(steps: np.ndarray, total_tiles: int) -> DrivingReport:
-    """Sum up one episode's recorded steps (T, 8) (one row per agent step, as
+    """Sum up one episode's recorded steps (T, 9) (one row per agent step, as
     :meth:`DrivingRecorder.rows`) on a track of `total_tiles` tiles."""
     if len(steps) == 0:
         raise ValueError("an episode with no recorded steps")
@@ -101,7 +105,7 @@ def episode_report(steps: np.ndarray, total_tiles: int) -> DrivingReport:
 
     return DrivingReport(
         steps=int(env_step[-1]), tiles=visited, total_tiles=int(total_tiles),
-        lap_finished=visited >= total_tiles,
+        lap_finished=bool(steps[-1, _LAP]),
         last_new_tile_step=int(env_step[gained[-1]]) if len(gained) else 0,
         mean_speed=mean(steps[:, _SPEED]), mean_gas=mean(steps[:, _GAS]),
         mean_brake=mean(steps[:, _BRAKE]), mean_abs_steer=mean(np.abs(steps[:, _STEER])),
@@ -150,7 +154,7 @@ def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -
 def plot_drives(path: str | os.PathLike, rows: list[tuple[int, float, np.ndarray, int]],
                 title: str = "") -> None:
     """Speed and share of tiles over environment steps for a few episodes, as a PNG (or SVG) at
-    `path`. `rows`: (episode number, reward, recorded steps (T, 8), total tiles) per episode."""
+    `path`. `rows`: (episode number, reward, recorded steps (T, 9), total tiles) per episode."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,8 +180,3 @@ def plot_drives(path: str | os.PathLike, rows: list[tuple[int, float, np.ndarray
     plt.close(fig)
     with atomic_open(path) as f:
         f.write(buffer.getvalue())
-
-
-def report_dict(report: DrivingReport) -> dict:
-    """A report as a JSON-ready dict."""
-    return asdict(report)

@@ -133,11 +133,15 @@ def make_recipe(exp: Experiment, controller_mode: str = "zh", z_mode: str = "sam
     return ControllerRecipe(exp.name, controller_mode, z_mode, action_repeat, **fields)
 
 
+def run_file(controller_path: str | os.PathLike, suffix: str) -> Path:
+    """``NAME{suffix}`` beside the controller file ``NAME.best.json`` or ``NAME.json``."""
+    path = Path(controller_path)
+    return path.with_name(path.name.removesuffix(".json").removesuffix(".best") + suffix)
+
+
 def recipe_path(controller_path: str | os.PathLike) -> Path:
     """``NAME.recipe.json`` for the controller file ``NAME.best.json`` or ``NAME.json``."""
-    path = Path(controller_path)
-    base = path.name.removesuffix(".json").removesuffix(".best")
-    return path.with_name(f"{base}.recipe.json")
+    return run_file(controller_path, ".recipe.json")
 
 
 def recipe_json(recipe: ControllerRecipe) -> str:
@@ -152,9 +156,9 @@ def write_recipe(path: str | os.PathLike, recipe: ControllerRecipe) -> None:
 
 def read_recipe(exp: Experiment, controller_path: str | os.PathLike) -> ControllerRecipe:
     """The recipe of the controller file `controller_path` (its ``.recipe.json``); for a
-    controller trained before recipes were written, the one its ``.settings.json`` implies; with
-    neither, the reference's (z-h controller, sampled z, no action repeat, the experiment's own
-    files). Refuses an unreadable or unfit recipe, or one of another experiment, with one line
+    controller whose run wrote none, the one its ``.settings.json`` implies; with neither, the
+    reference's (z-h controller, sampled z, no action repeat, the experiment's own files).
+    Refuses an unreadable or unfit recipe, or one of another experiment, with one line
     (ModelFileError)."""
     path = recipe_path(controller_path)
     if not path.is_file():
@@ -164,6 +168,11 @@ def read_recipe(exp: Experiment, controller_path: str | os.PathLike) -> Controll
         if not isinstance(data, dict) or data.pop("version", None) != RECIPE_VERSION:
             raise ValueError(f"not a version-{RECIPE_VERSION} recipe")
         recipe = ControllerRecipe(**data)
+        wrong = [f.name for f in dataclasses.fields(recipe)
+                 if f.name in ("experiment", "vae", "rnn", "initial_z")
+                 and not isinstance(getattr(recipe, f.name), str)]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} must be file names")
     except (OSError, ValueError, TypeError) as err:
         raise ModelFileError(f"{path}: unreadable controller recipe ({err})") from None
     except ModelFileError as err:
@@ -174,10 +183,10 @@ def read_recipe(exp: Experiment, controller_path: str | os.PathLike) -> Controll
 
 
 def _recipe_from_settings(exp: Experiment, controller_path: str | os.PathLike) -> ControllerRecipe:
-    """The recipe implied by an older run's train.py settings file (or the reference's)."""
-    settings = Path(controller_path)
-    base = settings.name.removesuffix(".json").removesuffix(".best")
-    settings = settings.with_name(f"{base}.settings.json")
+    """The recipe implied by the train.py settings file of a run that wrote no recipe (or the
+    reference's): its modes, and the experiment's own files with no digests (which V and M such
+    a run used was not recorded in a form to trust)."""
+    settings = run_file(controller_path, ".settings.json")
     data: dict = {}
     if settings.is_file():
         try:
@@ -188,12 +197,11 @@ def _recipe_from_settings(exp: Experiment, controller_path: str | os.PathLike) -
         if not isinstance(data, dict):
             raise ModelFileError(f"{settings}: training settings must be a JSON object")
     try:
-        recipe = make_recipe(exp, data.get("controller_mode", "zh"), data.get("z_mode", "sample"),
-                             data.get("action_repeat", 1))
+        return ControllerRecipe(exp.name, data.get("controller_mode", "zh"),
+                                data.get("z_mode", "sample"), data.get("action_repeat", 1),
+                                exp.vae_path, exp.rnn_path, exp.initial_z_path)
     except ModelFileError as err:
         raise ModelFileError(f"{settings}: {err}") from None
-    # Which V and M such a run used is not recorded: nothing to compare digests with.
-    return dataclasses.replace(recipe, vae_sha256=None, rnn_sha256=None, initial_z_sha256=None)
 
 
 @dataclass(frozen=True)

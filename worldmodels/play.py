@@ -46,13 +46,16 @@ def parse_play_args(exp: Experiment, argv: list[str] | None,
     exits with the usage and status 2.
     """
     parser = _play_parser(exp, default_temperature)
-    args = parser.parse_args(argv)
-    try:
-        args.dream_settings = dream_settings(args, exp.temperature)
-    except ValueError as err:
-        parser.error(str(err))
-    _parse_words(parser, exp, args)
-    return args
+
+    def check(args: argparse.Namespace) -> None:
+        try:
+            args.dream_settings = dream_settings(args, exp.temperature)
+        except ValueError as err:
+            parser.error(str(err))
+        _parse_words(parser, exp, args)
+
+    parser.checks.append(check)
+    return parser.parse_args(argv)
 
 
 def _parse_words(parser: argparse.ArgumentParser, exp: Experiment,
@@ -135,7 +138,8 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
         played = play_real_parallel(args.workers, exp, trained, seeds, options)
         rewards = played.rewards
         if played.traces is not None:
-            _print_report(exp, played, args.report_figure, os.path.relpath(args.file))
+            _print_report(played, args.max_frames or exp.max_frames, args.report_figure,
+                          os.path.relpath(args.file))
     if args.scores and not dream:
         write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
                      exp.published.means if exp.published else {})
@@ -145,10 +149,11 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
           f"{time.perf_counter() - start:.0f}s", flush=True)
 
 
-def _print_report(exp: Experiment, played: Played, figure: str | None, title: str) -> None:
-    """The driving report's summary, and its figure (the first 4 episodes) when asked for."""
+def _print_report(played: Played, cap: int, figure: str | None, title: str) -> None:
+    """The driving report's summary (`cap`: the episodes' step cap), and its figure (the first 4
+    episodes) when asked for."""
     reports = [episode_report(steps, total) for steps, total in played.traces]
-    for line in summary_lines(played.rewards, reports, exp.max_frames):
+    for line in summary_lines(played.rewards, reports, cap):
         print(line, flush=True)
     if figure:
         rows = [(i, played.rewards[i], *played.traces[i]) for i in range(min(4, len(reports)))]
@@ -212,7 +217,7 @@ class PlayOptions:
 @dataclass
 class Played:
     """What :func:`play_real` returns: rewards (N,) in the order of the seeds and, when the
-    driving report was asked for, each episode's (recorded steps (T, 8), tiles of its track)."""
+    driving report was asked for, each episode's (recorded steps (T, 9), tiles of its track)."""
 
     rewards: np.ndarray
     traces: list[tuple[np.ndarray, int]] | None = None

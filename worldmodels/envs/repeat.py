@@ -10,6 +10,9 @@ environment steps (the TimeLimit inside the wrapper stack sees each of them).
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
+
+from worldmodels.envs.frames import Frame64
 
 
 class ActionRepeat(gym.Wrapper):
@@ -25,12 +28,14 @@ class ActionRepeat(gym.Wrapper):
     def __init__(self, env: gym.Env, repeat: int):
         if repeat < 1:
             raise ValueError(f"action repeat must be >= 1, got {repeat}")
+        if not isinstance(env, Frame64):
+            raise TypeError("ActionRepeat wraps the Frame64 env that make_env builds")
         super().__init__(env)
         self.repeat = repeat
         self._game = env.unwrapped
         self._can_skip = hasattr(self._game, "render_state")
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Play `action` for `repeat` steps; (obs (64, 64, 3) uint8, summed reward, terminated,
         truncated, info with "frames")."""
         total = 0.0
@@ -44,7 +49,7 @@ class ActionRepeat(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         return obs, total + float(reward), terminated, truncated, {**info, "frames": self.repeat}
 
-    def _step_unseen(self, action):
+    def _step_unseen(self, action: np.ndarray) -> tuple:
         """One environment step whose frame nobody looks at (its observation is None where the
         game skipped drawing it)."""
         if not self._can_skip:

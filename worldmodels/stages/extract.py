@@ -108,17 +108,17 @@ class ControllerPolicy:
 
 
 def make_policy(name: str, exp: Experiment, rng: np.random.Generator,
-                trained: TrainedController | None = None, max_noise: float = 0.0,
-                max_hold: int = 10):
+                trained: tuple[TrainedController, VAE, MDNRNN] | None = None,
+                max_noise: float = 0.0, max_hold: int = 10):
     """The policy called `name` (one of POLICIES) for one episode: for ``controller``, `trained`
-    played with action noise up to `max_noise`; `max_hold` is the longest hold of
-    ``held_uniform``."""
+    (the controller with its loaded V and M) played with action noise up to `max_noise`;
+    `max_hold` is the longest hold of ``held_uniform``."""
     if name == "cauchy_controller":
         return CauchyControllerPolicy(exp, rng)
     if name == "controller":
-        vae, rnn = trained.load_models()
-        return ControllerPolicy(exp, rng, vae, rnn, trained.controller(), trained.recipe.z_mode,
-                                max_noise)
+        controller, vae, rnn = trained
+        return ControllerPolicy(exp, rng, vae, rnn, controller.controller(),
+                                controller.recipe.z_mode, max_noise)
     return HeldUniformPolicy(exp, rng, hold=name == "held_uniform", max_hold=max_hold)
 
 
@@ -198,11 +198,13 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         lock.release()
         return
-    trained = (load_trained_controller(exp, args.controller, controller_mode=args.controller_mode,
-                                       z_mode=args.z_mode, action_repeat=args.action_repeat,
-                                       vae=args.vae, rnn=args.rnn)
-               if args.policy == "controller" else None)
-    env = make_env(exp, action_repeat=trained.recipe.action_repeat if trained else 1)
+    trained, repeat = None, 1
+    if args.policy == "controller":
+        controller = load_trained_controller(
+            exp, args.controller, controller_mode=args.controller_mode, z_mode=args.z_mode,
+            action_repeat=args.action_repeat, vae=args.vae, rnn=args.rnn)
+        trained, repeat = (controller, *controller.load_models()), controller.recipe.action_repeat
+    env = make_env(exp, action_repeat=repeat)
     start = time.perf_counter()
     bar = tqdm(total=args.episodes, initial=kept, desc=f"extract {exp.name} seed {args.seed}",
                unit="ep", file=sys.stdout, mininterval=5)

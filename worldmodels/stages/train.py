@@ -40,10 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "episode after N consecutive steps with every wheel off the road (0: never)")
 
 
-def preset_defaults(exp: Experiment, preset_name: str) -> dict:
-    """estool defaults from the preset: population split over min(population, cores) workers."""
+def preset_defaults(exp: Experiment, preset_name: str, workers: int | None = None) -> dict:
+    """estool defaults from the preset: the population split over `workers` (-n as given; by
+    default min(population, cores)) workers."""
     preset = exp.preset(preset_name)
-    workers = max(1, min(preset.population, os.cpu_count() or 1))
+    workers = workers or max(1, min(preset.population, os.cpu_count() or 1))
     return {"num_episode": preset.num_episode, "eval_steps": preset.eval_steps,
             "max_generations": preset.generations, "num_worker": workers,
             "num_worker_trial": max(1, preset.population // workers),
@@ -59,6 +60,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     exp = get_experiment(exp_name)
     pre = OneLineParser(add_help=False)
     pre.add_argument("--preset", choices=PRESET_NAMES, default="paper")
+    pre.add_argument("-n", "--num-worker", type=positive_int, default=None)
     known, _ = pre.parse_known_args(argv)
 
     def make_problem(args: argparse.Namespace):
@@ -70,9 +72,15 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     def build_problem(args: argparse.Namespace):
         if args.stop_off_road and not exp.driving_report:
             raise SystemExit(f"error: --stop-off-road: {exp.name} has no road")
+        dream = exp.train_in_dream or args.dream
+        real_only = [flag for flag, value in (("--action-repeat", args.action_repeat > 1),
+                                              ("--stop-after-negative", args.stop_after_negative),
+                                              ("--stop-off-road", args.stop_off_road)) if value]
+        if dream and real_only:
+            raise SystemExit(f"error: {', '.join(real_only)}: real game only, not in the dream")
         recipe = make_recipe(exp, args.controller_mode, args.z_mode, args.action_repeat, args.vae,
                              args.rnn, args.initial_z)
-        if exp.train_in_dream or args.dream:
+        if dream:
             try:
                 dream = load_dream(exp, args.rnn, args.initial_z,
                                    dream_settings(args, exp.temperature))
@@ -87,6 +95,6 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
 
     # estool relaunches sys.argv under mpiexec for -n > 1, so hand it the real command line.
     code = estool_main(None if argv == sys.argv[1:] else argv, make_problem, exp.name,
-                       add_arguments, preset_defaults(exp, known.preset))
+                       add_arguments, preset_defaults(exp, known.preset, known.num_worker))
     if code:
         raise SystemExit(code)
