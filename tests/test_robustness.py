@@ -238,11 +238,12 @@ def test_zero_or_negative_counts_are_refused_by_every_stage(tmp_path, script, ar
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
-def test_smoke_training_on_one_worker_names_the_population_problem(tmp_path):
-    """The smoke preset's -n 1 split gives a population of 2, which pycma cannot run: one line
-    that says so and what to change, before any model is loaded."""
+def test_a_population_too_small_for_cma_is_named_before_any_model_is_loaded(tmp_path):
+    """-n 1 -t 2 gives a population of 2, which pycma cannot run: one line that says so and what
+    to change, before any model is loaded. (The preset's population is split over the -n given,
+    so -n 1 alone trains the smoke preset's 4.)"""
     folder = copy_scripts("doomrnn", tmp_path)
-    out = run(folder, "train.py", "--preset", "smoke", "-n", "1")
+    out = run(folder, "train.py", "--preset", "smoke", "-n", "1", "-t", "2")
     assert_one_line_error(out, "cma needs a popsize of at least 4, got 2 (popsize = -n 1 x -t 2)",
                           "change -t")
 

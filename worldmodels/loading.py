@@ -68,10 +68,19 @@ def load_controller_params(path: str | os.PathLike, num_params: int) -> np.ndarr
     return params
 
 
+_FOLDERS: dict[str, Path] = {}  # experiment name -> the folder its stage scripts run in
+
+
+def use_experiment_folder(exp_name: str, folder: str | os.PathLike) -> None:
+    """Make `folder` the experiment's folder for this process (the entry scripts do: an
+    experiment folder copied elsewhere then names its own models)."""
+    _FOLDERS[exp_name] = Path(folder).resolve()
+
+
 def experiment_folder(exp: Experiment) -> Path:
-    """The folder of experiment `exp` in this checkout (``carracing/``, ``doomrnn/``): where its
-    stages run and what the file names of a :class:`ControllerRecipe` are relative to."""
-    return Path(__file__).resolve().parent.parent / exp.name
+    """The folder of experiment `exp` (``carracing/``, ``doomrnn/``): the one its stage script
+    runs in, else this checkout's. File names of a :class:`ControllerRecipe` are relative to it."""
+    return _FOLDERS.get(exp.name, Path(__file__).resolve().parent.parent / exp.name)
 
 
 RECIPE_VERSION = 1
@@ -103,10 +112,6 @@ class ControllerRecipe:
         if not isinstance(self.action_repeat, int) or self.action_repeat < 1:
             raise ModelFileError(f"action repeat must be a whole number >= 1, got "
                                  f"{self.action_repeat!r}")
-
-    def model_path(self, which: str) -> Path:
-        """The file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
-        return experiment_folder(get_experiment(self.experiment)) / getattr(self, which)
 
 
 def describe_recipe(recipe: ControllerRecipe) -> str:
@@ -212,6 +217,11 @@ class TrainedController:
     recipe: ControllerRecipe
     spec: ControllerSpec
     params: np.ndarray  # (spec.num_params,) float64
+    folder: Path  # the experiment folder the recipe's file names are relative to
+
+    def model_path(self, which: str) -> Path:
+        """The recipe's file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
+        return self.folder / getattr(self.recipe, which)
 
     def controller(self) -> Controller:
         """The controller as a population of one."""
@@ -223,12 +233,12 @@ class TrainedController:
         exp = get_experiment(self.recipe.experiment)
         for which in ("vae", "rnn"):
             trained = getattr(self.recipe, f"{which}_sha256")
-            path = self.recipe.model_path(which)
+            path = self.model_path(which)
             if trained and path.is_file() and file_digest(path) != trained:
                 print(f"warning: {path} is not the {which} file {self.path} was trained with "
                       "(another digest); its scores may not be the trained ones",
                       file=sys.stderr, flush=True)
-        return load_vae(exp, self.recipe.model_path("vae")), load_rnn(exp, self.recipe.model_path("rnn"))
+        return load_vae(exp, self.model_path("vae")), load_rnn(exp, self.model_path("rnn"))
 
 
 def load_trained_controller(exp: Experiment, path: str | os.PathLike,
@@ -250,7 +260,8 @@ def load_trained_controller(exp: Experiment, path: str | os.PathLike,
     except ModelFileError as err:
         raise ModelFileError(f"{path}: {err}") from None
     spec = controller_spec(exp, recipe.controller_mode)
-    return TrainedController(str(path), recipe, spec, load_controller_params(path, spec.num_params))
+    params = load_controller_params(path, spec.num_params)
+    return TrainedController(str(path), recipe, spec, params, folder)
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> None:

@@ -126,8 +126,8 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
     seeds = [episode_seed(TEST_SEED_BASE + args.seed, i) for i in range(args.episodes)]
     start = time.perf_counter()
     if dream:
-        core = load_dream(exp, trained.recipe.model_path("rnn"),
-                          trained.recipe.model_path("initial_z"), args.dream_settings)
+        core = load_dream(exp, trained.model_path("rnn"), trained.model_path("initial_z"),
+                          args.dream_settings)
         rewards, _ = core.rollout(trained.controller(), np.zeros(len(seeds), np.int64), seeds,
                                   args.max_frames)
         for i, r in enumerate(rewards):
@@ -341,8 +341,7 @@ def render_dream(exp: Experiment, trained: TrainedController, seed: int,
                  settings: DreamSettings, viewer: Viewer, max_frames: int | None = None) -> float:
     """One dream episode (at most `max_frames` steps) of M and initial_z of `trained`'s recipe,
     shown as V's decoding of each dreamed z; returns its reward."""
-    recipe = trained.recipe
-    core = load_dream(exp, recipe.model_path("rnn"), recipe.model_path("initial_z"), settings)
+    core = load_dream(exp, trained.model_path("rnn"), trained.model_path("initial_z"), settings)
     vae, _ = trained.load_models()
     env = DreamEnv(core, trained.spec, vae=vae, render_mode="rgb_array")
     controller = trained.controller()

@@ -15,6 +15,7 @@ from estool.logfiles import portable_paths
 from worldmodels.data import DataFileError
 from worldmodels.experiments import PRESET_NAMES, Experiment, Preset, get_experiment
 from worldmodels.fileio import FileWriteError, atomic_write_text, file_digest
+from worldmodels.loading import use_experiment_folder
 from worldmodels.weights import ModelFileError, read_config
 
 __all__ = ["OneLineParser", "StageError", "already_trained", "base_parser",
@@ -38,6 +39,7 @@ def run_entry(script: str, exp_name: str, stage: str) -> None:
     argv = [_absolute_if_exists(a) for a in sys.argv[1:]]
     sys.argv = [str(Path(script).resolve()), *argv]  # what estool re-runs under mpiexec
     os.chdir(Path(script).resolve().parent)
+    use_experiment_folder(exp_name, Path.cwd())
     module = importlib.import_module(f"worldmodels.stages.{stage}")
     try:
         module.main(exp_name, argv)
