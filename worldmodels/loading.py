@@ -221,7 +221,7 @@ class TrainedController:
 
     def model_path(self, which: str) -> Path:
         """The recipe's file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
-        return self.folder / getattr(self.recipe, which)
+        return Path(os.path.normpath(self.folder / getattr(self.recipe, which)))
 
     def controller(self) -> Controller:
         """The controller as a population of one."""
