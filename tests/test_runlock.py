@@ -103,7 +103,7 @@ def test_a_second_training_run_on_the_same_log_dir_is_refused(tmp_path) -> None:
     first = subprocess.Popen(estool_cmd(log_dir, 1000), cwd=tmp_path, env=env(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(log_dir / f"{BASE}.hist.json", first)
+        wait_for(log_dir / f"{BASE}.checkpoint.pkl", first)  # so that a later run resumes
         holder = holder_line(log_dir)
         started = time.monotonic()
         second = run(estool_cmd(log_dir, 1000), tmp_path, timeout=30)
