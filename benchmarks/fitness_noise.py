@@ -31,7 +31,12 @@ import numpy as np  # noqa: E402
 
 from worldmodels.controller import controller_spec  # noqa: E402
 from worldmodels.experiments import CARRACING, Z_MODES  # noqa: E402
-from worldmodels.loading import load_controller_params, load_rnn, load_vae  # noqa: E402
+from worldmodels.loading import (  # noqa: E402
+    load_controller_params,
+    load_rnn,
+    load_vae,
+    reference_recipe,
+)
 from worldmodels.problems import RealProblem  # noqa: E402
 
 TRACK_SEED_BASE = 3_000_000
@@ -88,7 +93,8 @@ def main() -> None:
     for z_mode in args.z_modes:
         print(f"z {z_mode}: {args.candidates} candidates (sigma {args.sigma}) x {args.tracks} "
               "tracks", flush=True)
-        problem = RealProblem(exp, vae, rnn, "zh", envs=8, seed=1, z_mode=z_mode)
+        problem = RealProblem(exp, vae, rnn, reference_recipe(exp, z_mode=z_mode), envs=8,
+                              seed=1)
         parts = variance_parts(play(problem, params, args.tracks))
         pairs = (parts["track"] + parts["residual"]) / n
         common = parts["residual"] / n

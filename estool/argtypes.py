@@ -88,11 +88,12 @@ class OneLineParser(argparse.ArgumentParser):
             i += 1
             name, eq, value = token.partition("=")
             modern = name.replace("_", "-")
-            if not name.startswith("--") or name in self._option_string_actions and \
-                    name not in self.numeric_switches or modern not in self._option_string_actions:
-                out.append(token)
+            known = self._option_string_actions
+            if not name.startswith("--") or modern not in known or \
+                    (name == modern and modern not in self.numeric_switches):
+                out.append(token)  # not a flag, or already spelled as today
                 continue
-            action = self._option_string_actions[modern]
+            action = known[modern]
             if action.nargs != 0:  # a flag that takes a value
                 out.append(modern + eq + value)
                 continue

@@ -145,11 +145,6 @@ class Solver:
         """Root mean square of the per-parameter sampling standard deviation."""
         raise NotImplementedError
 
-    def compact_state(self) -> dict[str, np.ndarray]:
-        """What :func:`make_solver` needs to go on from this solver on another machine: at least
-        the mean (P,); solvers with an adapted step size add it."""
-        return {"mean": self.current_param()}
-
     def best_param(self) -> np.ndarray:
         """Best single candidate seen so far (P,) by (weight-decayed) training fitness."""
         return self.best_mu.copy()
@@ -438,25 +433,19 @@ def make_solver(name: str, num_params: int, popsize: int, sigma_init: float = 0.
     """Build a solver by its command-line name: ``cma``, ``pepg``, ``ses``, ``openes`` or ``ga``.
 
     ``sigma_decay`` is ignored by CMA-ES (pycma adapts its own step size); ``cma_diagonal`` makes
-    it separable. ``compact``: go on from a solver's :meth:`Solver.compact_state` (its mean, and
-    for CMA-ES its step size and per-parameter standard deviations).
+    it separable. ``compact`` (cma only): go on from :meth:`CMAES.compact_state` (its mean, step
+    size and per-parameter standard deviations).
     """
-    solver = _new_solver(name, num_params, popsize, sigma_init, sigma_decay, antithetic,
-                         weight_decay, seed, cma_diagonal, compact)
-    if compact is not None:
-        solver.set_mu(np.asarray(compact["mean"], dtype=np.float64))
-    return solver
-
-
-def _new_solver(name: str, num_params: int, popsize: int, sigma_init: float, sigma_decay: float,
-                antithetic: bool, weight_decay: float, seed: int, cma_diagonal: bool,
-                compact: dict[str, np.ndarray] | None) -> Solver:
+    if compact is not None and name != "cma":
+        raise ValueError(f"only cma goes on from a compact state, not {name!r}")
     if name == "cma":
-        if compact is not None and "sigma" in compact:
-            sigma = float(compact["sigma"])
-            return CMAES(num_params, popsize, sigma, weight_decay, seed, cma_diagonal,
-                         stds=np.asarray(compact["stds"], dtype=np.float64) / sigma)
-        return CMAES(num_params, popsize, sigma_init, weight_decay, seed, cma_diagonal)
+        if compact is None:
+            return CMAES(num_params, popsize, sigma_init, weight_decay, seed, cma_diagonal)
+        sigma = float(compact["sigma"])
+        solver = CMAES(num_params, popsize, sigma, weight_decay, seed, cma_diagonal,
+                       stds=np.asarray(compact["stds"], dtype=np.float64) / sigma)
+        solver.set_mu(np.asarray(compact["mean"], dtype=np.float64))
+        return solver
     if name == "openes":
         return OpenES(num_params, popsize, sigma_init, sigma_decay, antithetic=bool(antithetic),
                       weight_decay=weight_decay, seed=seed)

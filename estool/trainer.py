@@ -291,8 +291,8 @@ COMPACT_VERSION = 1
 
 
 def save_compact_state(path: Path, state: TrainState) -> None:
-    """The run's compact state (``.es_state.npz``, a few kB): the solver's
-    :meth:`~estool.es.Solver.compact_state`, the generation, the training-seed generator and the
+    """The run's compact state (``.es_state.npz``, a few kB): the CMA-ES solver's
+    :meth:`~estool.es.CMAES.compact_state`, the generation, the training-seed generator and the
     run's identity. Small enough to commit at milestones; with the json logs beside it, a run
     goes on from it on a machine that has no checkpoint (:func:`state_from_compact`)."""
     arrays = {f"solver_{k}": np.asarray(v) for k, v in state.solver.compact_state().items()}
@@ -310,9 +310,6 @@ def state_from_compact(path: Path, settings: Settings, identity: dict[str, Any],
     per-parameter scales, training seeds and logs; the covariance's off-diagonal part and
     pycma's evolution paths start afresh, so the run goes on close to, not bit-identically
     with, an uninterrupted one. Exits with one line if the file does not fit."""
-    if settings.optimizer != "cma":
-        raise SystemExit(f"estool: {path}: only cma runs go on from a compact state; restore the "
-                         "run's checkpoint, or delete it to restart from generation 0")
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))

@@ -114,6 +114,13 @@ class ControllerRecipe:
                                  f"{self.action_repeat!r}")
 
 
+def reference_recipe(exp: Experiment, **modes: object) -> ControllerRecipe:
+    """The recipe of a controller played as the reference plays it (z-h controller, sampled z, no
+    action repeat; `modes` replace any of these) with the experiment's own files, no digests."""
+    return ControllerRecipe(exp.name, vae=exp.vae_path, rnn=exp.rnn_path,
+                            initial_z=exp.initial_z_path, **modes)
+
+
 def describe_recipe(recipe: ControllerRecipe) -> str:
     """One line: how a controller plays."""
     return (f"controller {recipe.controller_mode}, z {recipe.z_mode}, action repeat "
@@ -202,9 +209,9 @@ def _recipe_from_settings(exp: Experiment, controller_path: str | os.PathLike) -
         if not isinstance(data, dict):
             raise ModelFileError(f"{settings}: training settings must be a JSON object")
     try:
-        return ControllerRecipe(exp.name, data.get("controller_mode", "zh"),
-                                data.get("z_mode", "sample"), data.get("action_repeat", 1),
-                                exp.vae_path, exp.rnn_path, exp.initial_z_path)
+        return reference_recipe(exp, controller_mode=data.get("controller_mode", "zh"),
+                                z_mode=data.get("z_mode", "sample"),
+                                action_repeat=data.get("action_repeat", 1))
     except ModelFileError as err:
         raise ModelFileError(f"{settings}: {err}") from None
 
@@ -221,16 +228,20 @@ class TrainedController:
 
     def model_path(self, which: str) -> Path:
         """The recipe's file of `which` ("vae", "rnn" or "initial_z") as a path on this machine."""
-        return Path(os.path.normpath(self.folder / getattr(self.recipe, which)))
+        return self.folder / getattr(self.recipe, which)
 
     def controller(self) -> Controller:
         """The controller as a population of one."""
         return Controller(self.spec, self.params)
 
     def load_models(self) -> tuple[VAE, MDNRNN]:
-        """V and M from the recipe's files; warns on stderr (one line each) when a file is not the
-        one the controller was trained with."""
+        """V and M from the recipe's files."""
         exp = get_experiment(self.recipe.experiment)
+        return load_vae(exp, self.model_path("vae")), load_rnn(exp, self.model_path("rnn"))
+
+    def warn_about_other_models(self) -> None:
+        """One line on stderr for each of V and M that is not the file the controller was trained
+        with (another digest than its recipe's)."""
         for which in ("vae", "rnn"):
             trained = getattr(self.recipe, f"{which}_sha256")
             path = self.model_path(which)
@@ -238,30 +249,30 @@ class TrainedController:
                 print(f"warning: {path} is not the {which} file {self.path} was trained with "
                       "(another digest); its scores may not be the trained ones",
                       file=sys.stderr, flush=True)
-        return load_vae(exp, self.model_path("vae")), load_rnn(exp, self.model_path("rnn"))
 
 
 def load_trained_controller(exp: Experiment, path: str | os.PathLike,
                             **overrides: object) -> TrainedController:
     """The controller file `path` with its recipe (:func:`read_recipe`); `overrides` replace
     recipe fields whose value is not None (model.py's --controller-mode, --z, --action-repeat,
-    --vae, --rnn, --initial-z; files are made relative to the experiment's folder)."""
+    --vae, --rnn, --initial-z; a file given so is taken as named, with no digest to compare).
+    Warns (:meth:`TrainedController.warn_about_other_models`) when the recipe's V or M file is
+    not the one it names."""
     recipe = read_recipe(exp, path)
     given = {k: v for k, v in overrides.items() if v is not None}
-    folder = experiment_folder(exp)
     for which in ("vae", "rnn", "initial_z"):
         if which in given:
-            file = Path(str(given[which]))
-            given[which] = os.path.relpath((file if file.is_absolute() else Path.cwd() / file)
-                                           .resolve(), folder.resolve())
-            given[f"{which}_sha256"] = None  # the user's choice: no digest to compare with
+            given[which] = os.path.abspath(str(given[which]))
+            given[f"{which}_sha256"] = None
     try:
         recipe = dataclasses.replace(recipe, **given)
     except ModelFileError as err:
         raise ModelFileError(f"{path}: {err}") from None
     spec = controller_spec(exp, recipe.controller_mode)
     params = load_controller_params(path, spec.num_params)
-    return TrainedController(str(path), recipe, spec, params, folder)
+    trained = TrainedController(str(path), recipe, spec, params, experiment_folder(exp))
+    trained.warn_about_other_models()
+    return trained
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> None:

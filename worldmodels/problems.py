@@ -17,32 +17,34 @@ from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
 from worldmodels.dream import DreamBatch
 from worldmodels.experiments import Experiment
-from worldmodels.loading import ControllerRecipe, recipe_json
+from worldmodels.loading import ControllerRecipe, recipe_json, reference_recipe
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.seeds import episode_seed
 from worldmodels.vae import VAE
 
 
-class _RecipeFile:
-    """The trained controllers' recipe, written by the trainer beside its logs."""
+class _Recipe:
+    """What both problems share: the recipe of the controllers they train (their mode, and for
+    the real game the z mode and action repeat), written by the trainer beside its logs."""
 
-    recipe: ControllerRecipe | None = None
-
-    def run_files(self) -> dict[str, str]:
-        """{".recipe.json": the recipe as JSON} (none without a recipe)."""
-        return {".recipe.json": recipe_json(self.recipe)} if self.recipe else {}
-
-
-class DreamProblem(_RecipeFile):
-    """Fitness of controllers = mean dream reward over `num_episode` rollouts each; `recipe` says
-    how the controllers it trains must be played."""
-
-    def __init__(self, exp: Experiment, dream: DreamBatch, mode: str = "zh",
-                 recipe: ControllerRecipe | None = None):
-        self.exp, self.dream, self.recipe = exp, dream, recipe
-        self.spec = controller_spec(exp, mode)
+    def __init__(self, exp: Experiment, recipe: ControllerRecipe):
+        self.exp, self.recipe = exp, recipe
+        self.spec = controller_spec(exp, recipe.controller_mode)
         self.num_params = self.spec.num_params
         self.name = exp.name
+
+    def run_files(self) -> dict[str, str]:
+        """{".recipe.json": the recipe as JSON}."""
+        return {".recipe.json": recipe_json(self.recipe)}
+
+
+class DreamProblem(_Recipe):
+    """Fitness of controllers = mean dream reward over `num_episode` rollouts each; `recipe` says
+    how the controllers it trains must be played (the reference's by default)."""
+
+    def __init__(self, exp: Experiment, dream: DreamBatch, recipe: ControllerRecipe | None = None):
+        super().__init__(exp, recipe or reference_recipe(exp))
+        self.dream = dream
 
     def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
                  train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -55,35 +57,31 @@ class DreamProblem(_RecipeFile):
         return rewards.reshape(k, -1).mean(1), steps.reshape(k, -1).mean(1)
 
 
-class RealProblem(_RecipeFile):
+class RealProblem(_Recipe):
     """Fitness of controllers = mean real-game reward over `num_episode` episodes each, played
-    `envs` at a time in lockstep; in training (not in evaluations) an episode may end after
-    `stop_after_negative` consecutive steps of negative reward, or after `stop_off_road` steps
-    with every wheel off the road (0: never). `z_mode` as in Agent;
-    C acts every `action_repeat` environment steps (:class:`~worldmodels.envs.repeat.ActionRepeat`);
-    `recipe` says how the controllers it trains must be played."""
+    `envs` at a time in lockstep, as `recipe` says (controller mode, z mode as in Agent, and C
+    acting every `recipe.action_repeat` environment steps; the reference's by default). In
+    training (not in evaluations) an episode may end after `stop_after_negative` consecutive
+    steps of negative reward, or after `stop_off_road` steps with every wheel off the road (0:
+    never)."""
 
-    def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN, mode: str = "zh", envs: int = 8,
-                 seed: int = 0, stop_after_negative: int = 0, z_mode: str = "sample",
-                 action_repeat: int = 1, recipe: ControllerRecipe | None = None,
-                 stop_off_road: int = 0):
+    def __init__(self, exp: Experiment, vae: VAE, rnn: MDNRNN,
+                 recipe: ControllerRecipe | None = None, envs: int = 8, seed: int = 0,
+                 stop_after_negative: int = 0, stop_off_road: int = 0):
         from worldmodels.envs import make_env
 
-        self.exp, self.vae, self.rnn, self.recipe = exp, vae, rnn, recipe
+        super().__init__(exp, recipe or reference_recipe(exp))
+        self.vae, self.rnn = vae, rnn
         self.stop_after_negative, self.stop_off_road = stop_after_negative, stop_off_road
-        self.z_mode = z_mode
-        self.spec = controller_spec(exp, mode)
-        self.num_params = self.spec.num_params
-        self.name = exp.name
         self.rng = np.random.default_rng(seed)
-        self.envs = [make_env(exp, action_repeat=action_repeat) for _ in range(envs)]
+        self.envs = [make_env(exp, action_repeat=self.recipe.action_repeat) for _ in range(envs)]
 
     def evaluate(self, params: np.ndarray, seeds: np.ndarray, num_episode: int, max_len: int,
                  train_mode: bool) -> tuple[np.ndarray, np.ndarray]:
         """params (k, P), seeds (k,) -> (mean reward (k,), mean steps (k,)) over num_episode."""
         k = len(params)
         agent = Agent(self.exp, self.vae, self.rnn, Controller(self.spec, params), self.rng,
-                      self.z_mode)
+                      self.recipe.z_mode)
         candidate = np.repeat(np.arange(k), num_episode)
         env_seeds = [episode_seed(int(seeds[i]), j) for i in range(k) for j in range(num_episode)]
         rewards, steps = np.zeros(len(candidate)), np.zeros(len(candidate))

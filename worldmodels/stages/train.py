@@ -72,25 +72,24 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
     def build_problem(args: argparse.Namespace):
         if args.stop_off_road and not exp.driving_report:
             raise SystemExit(f"error: --stop-off-road: {exp.name} has no road")
-        dream = exp.train_in_dream or args.dream
+        in_dream = exp.train_in_dream or args.dream
         real_only = [flag for flag, value in (("--action-repeat", args.action_repeat > 1),
                                               ("--stop-after-negative", args.stop_after_negative),
                                               ("--stop-off-road", args.stop_off_road)) if value]
-        if dream and real_only:
+        if in_dream and real_only:
             raise SystemExit(f"error: {', '.join(real_only)}: real game only, not in the dream")
         recipe = make_recipe(exp, args.controller_mode, args.z_mode, args.action_repeat, args.vae,
                              args.rnn, args.initial_z)
-        if dream:
+        if in_dream:
             try:
                 dream = load_dream(exp, args.rnn, args.initial_z,
                                    dream_settings(args, exp.temperature))
             except ValueError as err:
                 raise SystemExit(f"error: {err}") from None
-            return DreamProblem(exp, dream, args.controller_mode, recipe)
-        return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn),
-                           args.controller_mode, args.envs, seed=args.seed_start,
-                           stop_after_negative=args.stop_after_negative, z_mode=args.z_mode,
-                           action_repeat=args.action_repeat, recipe=recipe,
+            return DreamProblem(exp, dream, recipe)
+        return RealProblem(exp, load_vae(exp, args.vae), load_rnn(exp, args.rnn), recipe,
+                           args.envs, seed=args.seed_start,
+                           stop_after_negative=args.stop_after_negative,
                            stop_off_road=args.stop_off_road)
 
     # estool relaunches sys.argv under mpiexec for -n > 1, so hand it the real command line.
