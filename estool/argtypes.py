@@ -37,6 +37,17 @@ def non_negative_int(text: str) -> int:
     return _whole_number(text, 0)
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type of a finite amount where 0 means "no limit" (e.g. --max-seconds 0)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr (exit status 2), without the usage.
 

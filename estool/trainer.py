@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from estool import mpi
-from estool.argtypes import OneLineParser, non_negative_int, positive_int
+from estool.argtypes import OneLineParser, non_negative_float, non_negative_int, positive_int
 from estool.average import SolutionFileError, load_solution
 from estool.es import SOLVER_NAMES, Solver, make_solver, popsize_problem
 from estool.logfiles import (
@@ -129,6 +129,10 @@ class Settings:
     max_generations: int = field(default=0, metadata=_opt(
         "--max-generations", help="stop after this generation (0: run until killed)",
         type=non_negative_int))
+    max_seconds: float = field(default=0.0, metadata=_opt(
+        "--max-seconds", help="stop after the generation that ends past this much training time "
+        "(seconds, summed over resumes, evaluations included; 0: no limit); runs compared at "
+        "equal training time use it", type=non_negative_float))
     log_dir: str = field(default="log", metadata=_opt(
         "--log-dir", help="folder for logs and the checkpoint"))
     no_mpi: bool = field(default=False, metadata=_opt(
@@ -481,12 +485,13 @@ class Trainer:
     def _train(self) -> int:
         state = self.start()
         clock0, elapsed0 = time.monotonic(), state.elapsed
-        while not self.s.max_generations or state.generation < self.s.max_generations:
+        while not self.finished(state):
             self.generation(state)
             state.elapsed = elapsed0 + time.monotonic() - clock0
             state.history[-1][HIST["elapsed_s"]] = round(state.elapsed, 3)
             self.print_generation(state)
             evaluated = self.maybe_evaluate(state)
+            state.elapsed = elapsed0 + time.monotonic() - clock0  # the evaluation counts too
             save_checkpoint(self.checkpoint, state)
             self.saved_generation = state.generation
             self.write_logs(state, evaluated)
@@ -494,6 +499,11 @@ class Trainer:
                 save_compact_state(self.path(".es_state.npz"), state)
         print(f"estool: done after generation {state.generation}", flush=True)
         return 0
+
+    def finished(self, state: TrainState) -> bool:
+        """Whether ``max_generations`` or ``max_seconds`` of training is reached."""
+        return bool(self.s.max_generations and state.generation >= self.s.max_generations
+                    or self.s.max_seconds and state.elapsed >= self.s.max_seconds)
 
     def generation(self, state: TrainState) -> None:
         """ask, evaluate with fresh seeds, tell; append a history row."""

@@ -101,3 +101,14 @@ def test_drive_and_dream_play_refuse_without_a_display(pipeline):
     out = subprocess.run([sys.executable, str(folder / "env.py")], capture_output=True,
                          text=True, env={"PATH": "/usr/bin:/bin"})
     assert out.returncode == 2 and "needs a display" in out.stderr
+
+
+def test_a_random_policy_records_every_kth_frame_with_action_repeat(tmp_path):
+    """extract.py --action-repeat K for a random policy: K-step sequences for M, with the cap
+    still in environment steps."""
+    folder = copy_scripts("carracing", tmp_path)
+    run(folder, "extract.py", "--preset", "smoke", "--episodes", "1", "--max-frames", "30",
+        "--action-repeat", "3", "--record", "record_k3")
+    (episode,) = sorted((folder / "record_k3").glob("*.npz"))
+    with np.load(episode) as data:
+        assert data["obs"].shape == (10, 64, 64, 3) and data["action"].shape == (10, 3)

@@ -6,6 +6,7 @@ cannot drift from the code unnoticed."""
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import shlex
 import subprocess
@@ -119,3 +120,21 @@ def test_the_carracing_rebuild_script_gives_every_stage_flags_it_accepts(tmp_pat
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert out.stdout.count("arguments ok") >= 12
     assert "test: 100 tracks" in out.stdout
+
+
+def test_every_lever_of_the_carracing_lever_script_is_a_train_command_line():
+    """carracing/measure_levers.bash --list: each lever's train.py arguments parse."""
+    listed = subprocess.run(["bash", str(ROOT / "carracing" / "measure_levers.bash"), "--list"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    levers = dict(line.split(": ", 1) for line in listed.splitlines())
+    assert {"negative20", "no_early_end", "diagonal", "episodes8", "gas_floor01"} <= set(levers)
+    for name, arguments in levers.items():
+        assert "--max-seconds 1800" in arguments and f"--log-dir log/measured/levers/{name}" in \
+            arguments
+        cmd = [sys.executable, "train.py", *arguments.split()]
+        out = subprocess.run(cmd, cwd=ROOT / "carracing", capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "CHECK_ARGS_ONLY": "1"})
+        assert out.returncode == 0 and "arguments ok" in out.stdout, (name, out.stderr[-500:])
+    unknown = subprocess.run(["bash", str(ROOT / "carracing" / "measure_levers.bash"), "nope"],
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and "unknown lever nope" in unknown.stderr

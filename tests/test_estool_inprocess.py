@@ -5,6 +5,7 @@ and worker failures: test_estool_trainer.py.)"""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,38 @@ def test_a_run_goes_on_from_its_compact_state_without_a_checkpoint(tmp_path, cap
     with pytest.raises(SystemExit, match="es_state.npz was made with other settings.*cma_diagonal"):
         trainer.main([a for a in argv if a != "--cma-diagonal"] + ["--max-generations", "25"],
                      lambda args: sphere(None))
+
+
+class SlowSphere:
+    """Sphere whose every evaluate call takes at least `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        self.inner, self.delay = sphere(None), delay
+        self.num_params, self.name = self.inner.num_params, self.inner.name
+
+    def evaluate(self, params, seeds, num_episode, max_len, train_mode):
+        time.sleep(self.delay)
+        return self.inner.evaluate(params, seeds, num_episode, max_len, train_mode)
+
+
+def test_max_seconds_stops_at_the_first_generation_past_the_budget_and_counts_resumes(tmp_path):
+    argv = ["-n", "1", "-t", "8", "--num-episode", "1", "--log-dir", str(tmp_path),
+            "--max-seconds", "0.25"]
+    assert trainer.main(argv, lambda args: SlowSphere(0.1)) == 0
+    hist = json.loads((tmp_path / "sphere.cma.1.8.hist.json").read_text())
+    assert hist[-1][1] >= 0.25 and hist[-2][1] < 0.25  # stopped at the first one past
+    generations = len(hist)
+    assert trainer.main(argv, lambda args: SlowSphere(0.1)) == 0  # the budget is already spent
+    assert len(json.loads((tmp_path / "sphere.cma.1.8.hist.json").read_text())) == generations
+    argv[-1] = "0.45"  # a larger budget goes on from the checkpoint's time
+    assert trainer.main(argv, lambda args: SlowSphere(0.1)) == 0
+    hist = json.loads((tmp_path / "sphere.cma.1.8.hist.json").read_text())
+    assert generations < len(hist) <= generations + 3 and hist[-2][1] < 0.45 <= hist[-1][1]
+
+
+def test_max_seconds_must_be_a_finite_amount(tmp_path, capsys) -> None:
+    for bad in ("-1", "inf", "nan", "soon"):
+        with pytest.raises(SystemExit):
+            trainer.main(["--max-seconds", bad, "--log-dir", str(tmp_path)],
+                         lambda args: sphere(None))
+        assert "--max-seconds" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from worldmodels.loading import (
     load_trained_controller,
     make_recipe,
     read_recipe,
+    recipe_json,
     recipe_path,
     write_recipe,
 )
@@ -63,6 +64,36 @@ def test_older_runs_are_played_as_their_settings_say_else_as_the_reference(tmp_p
         read_recipe(CARRACING, best)
 
 
+def test_an_action_transform_is_recorded_and_applied_before_m_and_the_game(tmp_path):
+    from worldmodels.envs import env_action
+
+    recipe = make_recipe(CARRACING, "zh", "mean", action_scale=(0.6, 0.9, 1.0),
+                         action_offset=(0.0, 0.1, 0.0))
+    best = _controller_file(tmp_path)
+    write_recipe(recipe_path(best), recipe)
+    assert json.loads(recipe_path(best).read_text())["action_offset"] == [0.0, 0.1, 0.0]
+    trained = load_trained_controller(CARRACING, best)
+    assert trained.recipe == recipe
+    controller = trained.controller()
+    x = np.zeros((1, controller.spec.input_size), np.float32)
+    controller.layers[0][1][:] = [2.0, -20.0, 0.5]  # tanh: 0.964, -1, 0.462
+    action = controller.act_rows(x, np.zeros(1, np.int64))[0]
+    np.testing.assert_allclose(action, [0.6 * np.tanh(2.0), -0.8, np.tanh(0.5)], rtol=1e-5)
+    steer, gas, brake = env_action(CARRACING, action)
+    assert gas == pytest.approx(0.1)  # the gas range starts at 0.1
+    # without a transform the recipe file is as it always was, and C's actions are raw
+    plain = make_recipe(CARRACING, "zh", "mean")
+    assert "action_scale" not in recipe_json(plain)
+    assert plain.transform() is None and plain.spec(CARRACING).transform is None
+    with pytest.raises(ModelFileError, match="one finite value per action"):
+        make_recipe(CARRACING, action_scale=(1.0, -1.0, 1.0))
+    with pytest.raises(ModelFileError, match="action transform of 2 actions for a controller of 3"):
+        make_recipe(CARRACING, action_scale=(1.0, 1.0))
+    write_recipe(recipe_path(best), ControllerRecipe("carracing", action_offset=(0.0, 0.1)))
+    with pytest.raises(ModelFileError, match="best.json: action transform of 2 actions"):
+        load_trained_controller(CARRACING, best)
+
+
 def test_a_bad_recipe_is_refused_in_one_line(tmp_path):
     best = _controller_file(tmp_path)
     path = recipe_path(best)
@@ -112,22 +143,26 @@ def test_a_controller_trained_with_other_modes_is_played_with_them(tmp_path):
     train = subprocess.run(
         [sys.executable, "carracing/train.py", "--preset", "smoke", "-n", "1", "-t", "4",
          "--no-mpi", "--controller-mode", "z", "--z", "mean", "--action-repeat", "2",
+         "--action-scale", "1,0.9,1", "--action-offset", "0,0.1,0",
          "--stop-after-negative", "10", "--log-dir", str(log), "--max-generations", "1"],
         cwd=root, capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stderr
     best = log / "carracing.cma.1.4.best.json"
     recipe = read_recipe(CARRACING, best)
     assert (recipe.controller_mode, recipe.z_mode, recipe.action_repeat) == ("z", "mean", 2)
+    assert (recipe.action_scale, recipe.action_offset) == ((1.0, 0.9, 1.0), (0.0, 0.1, 0.0))
     assert (recipe.vae, recipe.rnn) == ("vae/vae.npz", "rnn/rnn.npz") and recipe.vae_sha256
     play = subprocess.run(
         [sys.executable, "carracing/model.py", "norender", str(best), "--episodes", "1",
          "--max-frames", "40"], cwd=root, capture_output=True, text=True, timeout=300)
     assert play.returncode == 0, play.stderr
-    assert "controller z, z mean, action repeat 2, V vae/vae.npz, M rnn/rnn.npz" in play.stdout
+    assert ("controller z, z mean, action repeat 2, actions x [1.0, 0.9, 1.0] + [0.0, 0.1, 0.0], "
+            "V vae/vae.npz, M rnn/rnn.npz") in play.stdout
     assert "steps 40" in play.stdout
     other = subprocess.run(  # going on with another action repeat would mislabel its controllers
         [sys.executable, "carracing/train.py", "--preset", "smoke", "-n", "1", "-t", "4",
          "--no-mpi", "--controller-mode", "z", "--z", "mean", "--action-repeat", "3",
+         "--action-scale", "1,0.9,1", "--action-offset", "0,0.1,0",
          "--stop-after-negative", "10", "--log-dir", str(log), "--max-generations", "2"],
         cwd=root, capture_output=True, text=True, timeout=300)
     assert other.returncode != 0 and "recipe.json says how this run's solutions are used" in \

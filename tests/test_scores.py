@@ -30,3 +30,24 @@ def test_bad_scores_files_are_refused_in_one_line(tmp_path, capsys):
     (tmp_path / "junk.json").write_text("{not json")
     assert main([str(tmp_path / "junk.json"), "--out", str(tmp_path / "f.png")]) == 2
     assert capsys.readouterr().err.startswith("error: ") and not (tmp_path / "f.png").exists()
+
+
+def test_paired_comparison_names_the_difference_and_its_error(tmp_path, capsys):
+    seeds = [1, 2, 3, 4]
+    write_scores(tmp_path / "base.json", "carracing", "reward", seeds,
+                 {"shipped": [700.0, 500.0, 800.0, 600.0]})
+    write_scores(tmp_path / "new.json", "carracing", "reward", seeds,
+                 {"new": [712.0, 508.0, 811.0, 609.0], "noisy": [900.0, 300.0, 1000.0, 400.0]})
+    assert main(["--paired", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("4 episodes; differences paired with")
+    new = next(line for line in out if "(new)" in line)
+    # differences 12, 8, 11, 9: mean 10, standard error sqrt(10/3)/2 = 0.9
+    assert "difference   +10.0 +/-   0.9  above 2 SE" in new
+    noisy = next(line for line in out if "(noisy)" in line)  # +200/-200: paired error 115.5
+    assert "difference    +0.0 +/- 115.5" in noisy and "above" not in noisy
+    write_scores(tmp_path / "other.json", "carracing", "reward", [5, 6, 7, 8], {"x": [1.0] * 4})
+    assert main(["--paired", str(tmp_path / "base.json"), str(tmp_path / "other.json")]) == 2
+    assert "seeds differ" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "base.json")])  # neither --out nor --paired

@@ -10,6 +10,10 @@ Modes (the paper's variants):
 - ``z_hidden``: a = tanh(W2 tanh(W1 z + b1) + b2) with 40 hidden units (carracing: 1443 params).
 
 Flat layout: for each layer, W (I, O) row-major, then b (O) when the layer has a bias.
+
+An optional action transform a -> clip(scale * a + offset, -1, 1) per output follows the last
+tanh (:class:`ActionTransform`): M and the game's action map see the transformed action, so a
+controller can be given a steering gain or a gas range while M keeps the meaning it learnt.
 """
 
 from __future__ import annotations
@@ -22,11 +26,38 @@ from worldmodels.experiments import CONTROLLER_MODES, Experiment
 
 
 @dataclass(frozen=True)
+class ActionTransform:
+    """a -> clip(scale * a + offset, -1, 1), per action: `scale` and `offset` (O,) each."""
+
+    scale: tuple[float, ...]
+    offset: tuple[float, ...]
+
+    def __post_init__(self):
+        values = np.asarray(self.scale + self.offset, dtype=np.float64)
+        if len(self.scale) != len(self.offset) or not np.all(np.isfinite(values)) or \
+                min(self.scale) <= 0:
+            raise ValueError(f"action transform: scale {self.scale} (each > 0) and offset "
+                             f"{self.offset} need one finite value per action")
+
+    def __call__(self, action: np.ndarray) -> np.ndarray:
+        """Transformed actions (..., O) from raw actions (..., O) in (-1, 1)."""
+        scale, offset = np.asarray(self.scale, np.float32), np.asarray(self.offset, np.float32)
+        return np.clip(action * scale + offset, -1.0, 1.0)
+
+
+@dataclass(frozen=True)
 class ControllerSpec:
-    """Shape of a controller: layer sizes and which layers carry a bias."""
+    """Shape of a controller: layer sizes, which layers carry a bias, and the action transform
+    after the last layer (None: the raw tanh outputs, the paper's)."""
 
     layer_sizes: tuple[int, ...]  # (input, [hidden,] output)
     biases: tuple[bool, ...]  # one per layer
+    transform: ActionTransform | None = None
+
+    def __post_init__(self):
+        if self.transform is not None and len(self.transform.scale) != self.output_size:
+            raise ValueError(f"action transform of {len(self.transform.scale)} actions for a "
+                             f"controller of {self.output_size}")
 
     @property
     def input_size(self) -> int:
@@ -50,17 +81,19 @@ class ControllerSpec:
         return list(zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
 
 
-def controller_spec(exp: Experiment, mode: str = "zh") -> ControllerSpec:
-    """The controller of experiment `exp` in `mode` ('zh', 'z' or 'z_hidden')."""
+def controller_spec(exp: Experiment, mode: str = "zh",
+                    transform: ActionTransform | None = None) -> ControllerSpec:
+    """The controller of experiment `exp` in `mode` ('zh', 'z' or 'z_hidden'), with an optional
+    action transform."""
     if mode not in CONTROLLER_MODES:
         raise ValueError(f"unknown controller mode {mode!r}; known: {', '.join(CONTROLLER_MODES)}")
     if mode == "zh":
         n_in = exp.z_size + exp.rnn_size * (2 if exp.controller_uses_cell else 1)
-        return ControllerSpec((n_in, exp.action_size), (exp.controller_bias,))
+        return ControllerSpec((n_in, exp.action_size), (exp.controller_bias,), transform)
     if mode == "z":
-        return ControllerSpec((exp.z_size, exp.action_size), (exp.controller_bias,))
+        return ControllerSpec((exp.z_size, exp.action_size), (exp.controller_bias,), transform)
     return ControllerSpec(
-        (exp.z_size, exp.controller_hidden, exp.action_size), (True, exp.controller_bias)
+        (exp.z_size, exp.controller_hidden, exp.action_size), (True, exp.controller_bias), transform
     )
 
 
@@ -99,22 +132,28 @@ class Controller:
         return self.layers[0][0].shape[0]
 
     def act(self, x: np.ndarray) -> np.ndarray:
-        """Raw actions in (-1, 1): x (K, E, I) -> (K, E, O); candidate k acts on x[k]."""
+        """Actions in [-1, 1] (after the spec's transform, if any): x (K, E, I) -> (K, E, O);
+        candidate k acts on x[k]."""
         for weight, bias in self.layers:
             x = np.matmul(x, weight)
             if bias is not None:
                 x += bias[:, None, :]
             x = np.tanh(x)
-        return x
+        return self._transformed(x)
 
     def act_rows(self, x: np.ndarray, candidate: np.ndarray) -> np.ndarray:
-        """Raw actions for rows of mixed candidates: x (N, I), candidate (N,) ints -> (N, O)."""
+        """Actions as :meth:`act` for rows of mixed candidates: x (N, I), candidate (N,) ints ->
+        (N, O)."""
         for weight, bias in self.layers:
             x = np.einsum("ni,nio->no", x, weight[candidate])
             if bias is not None:
                 x = x + bias[candidate]
             x = np.tanh(x)
-        return x
+        return self._transformed(x)
+
+    def _transformed(self, action: np.ndarray) -> np.ndarray:
+        transform = self.spec.transform
+        return action if transform is None else transform(action).astype(action.dtype)
 
 
 def unflatten(

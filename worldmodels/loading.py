@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from worldmodels.controller import Controller, ControllerSpec, controller_spec
+from worldmodels.controller import ActionTransform, Controller, ControllerSpec, controller_spec
 from worldmodels.data import DataFileError, read_initial_z
 from worldmodels.dream import DreamBatch, DreamSettings
 from worldmodels.experiments import CONTROLLER_MODES, Z_MODES, Experiment, get_experiment
@@ -92,7 +92,9 @@ class ControllerRecipe:
     (``NAME.recipe.json`` for ``NAME.best.json`` and ``NAME.json``) and read by model.py, extract
     and the demo: its experiment, controller mode, z mode (sampled or V's mean) and action repeat,
     and the V, M and initial_z files it was trained with, named relative to the experiment's
-    folder, with their SHA-256 digests (None where a file was absent at training time)."""
+    folder, with their SHA-256 digests (None where a file was absent at training time). An
+    action scale and offset, when set, transform C's actions (:class:`ActionTransform`); a
+    recipe without them plays C's raw actions, the paper's."""
 
     experiment: str
     controller_mode: str = "zh"
@@ -104,14 +106,44 @@ class ControllerRecipe:
     vae_sha256: str | None = None
     rnn_sha256: str | None = None
     initial_z_sha256: str | None = None
+    action_scale: tuple[float, ...] | None = None
+    action_offset: tuple[float, ...] | None = None
 
     def __post_init__(self):
+        for name in ("action_scale", "action_offset"):
+            value = getattr(self, name)
+            try:
+                if value is not None:  # a JSON list, or a tuple
+                    object.__setattr__(self, name, tuple(float(v) for v in value))
+            except (TypeError, ValueError):
+                raise ModelFileError(f"{name} must be a list of numbers, got {value!r}") from None
+        try:
+            self.transform()
+        except ValueError as err:
+            raise ModelFileError(str(err)) from None
         if self.controller_mode not in CONTROLLER_MODES or self.z_mode not in Z_MODES:
             raise ModelFileError(f"controller mode {self.controller_mode!r} and z {self.z_mode!r}: "
                                  f"known are {CONTROLLER_MODES} and {Z_MODES}")
         if not isinstance(self.action_repeat, int) or self.action_repeat < 1:
             raise ModelFileError(f"action repeat must be a whole number >= 1, got "
                                  f"{self.action_repeat!r}")
+
+    def transform(self) -> ActionTransform | None:
+        """The action transform of the recipe's scale and offset (a missing one: 1s or 0s), or
+        None when it has neither."""
+        if self.action_scale is None and self.action_offset is None:
+            return None
+        size = len(self.action_scale if self.action_scale is not None else self.action_offset)
+        return ActionTransform(self.action_scale or (1.0,) * size,
+                               self.action_offset or (0.0,) * size)
+
+    def spec(self, exp: Experiment) -> ControllerSpec:
+        """The shape of the recipe's controller for `exp`, with its action transform; refuses a
+        transform of another number of actions than `exp` has (ModelFileError)."""
+        try:
+            return controller_spec(exp, self.controller_mode, self.transform())
+        except ValueError as err:
+            raise ModelFileError(str(err)) from None
 
 
 def reference_recipe(exp: Experiment, **modes: object) -> ControllerRecipe:
@@ -123,17 +155,22 @@ def reference_recipe(exp: Experiment, **modes: object) -> ControllerRecipe:
 
 def describe_recipe(recipe: ControllerRecipe) -> str:
     """One line: how a controller plays."""
+    transform = recipe.transform()
+    shown = "" if transform is None else (f", actions x {list(transform.scale)} + "
+                                          f"{list(transform.offset)}")
     return (f"controller {recipe.controller_mode}, z {recipe.z_mode}, action repeat "
-            f"{recipe.action_repeat}, V {recipe.vae}, M {recipe.rnn}")
+            f"{recipe.action_repeat}{shown}, V {recipe.vae}, M {recipe.rnn}")
 
 
 def make_recipe(exp: Experiment, controller_mode: str = "zh", z_mode: str = "sample",
                 action_repeat: int = 1, vae: str | os.PathLike | None = None,
                 rnn: str | os.PathLike | None = None,
-                initial_z: str | os.PathLike | None = None) -> ControllerRecipe:
-    """The recipe of a controller trained on `exp` with these modes and files (None: the
-    experiment's own files); file names are stored relative to the experiment's folder, with
-    their digests."""
+                initial_z: str | os.PathLike | None = None,
+                action_scale: tuple[float, ...] | None = None,
+                action_offset: tuple[float, ...] | None = None) -> ControllerRecipe:
+    """The recipe of a controller trained on `exp` with these modes, action transform and files
+    (None: the experiment's own files); file names are stored relative to the experiment's
+    folder, with their digests."""
     folder = experiment_folder(exp)
     files = {"vae": vae or exp.vae_path, "rnn": rnn or exp.rnn_path,
              "initial_z": initial_z or exp.initial_z_path}
@@ -142,7 +179,10 @@ def make_recipe(exp: Experiment, controller_mode: str = "zh", z_mode: str = "sam
         path = Path(name) if Path(name).is_absolute() else folder / name
         fields[key] = os.path.relpath(path.resolve(), folder.resolve())
         fields[f"{key}_sha256"] = file_digest(path) if path.is_file() else None
-    return ControllerRecipe(exp.name, controller_mode, z_mode, action_repeat, **fields)
+    recipe = ControllerRecipe(exp.name, controller_mode, z_mode, action_repeat, **fields,
+                              action_scale=action_scale, action_offset=action_offset)
+    recipe.spec(exp)  # refuses a transform of another number of actions
+    return recipe
 
 
 def run_file(controller_path: str | os.PathLike, suffix: str) -> Path:
@@ -157,8 +197,10 @@ def recipe_path(controller_path: str | os.PathLike) -> Path:
 
 
 def recipe_json(recipe: ControllerRecipe) -> str:
-    """The text of a ``.recipe.json`` file."""
-    return json.dumps({"version": RECIPE_VERSION, **dataclasses.asdict(recipe)}, indent=1) + "\n"
+    """The text of a ``.recipe.json`` file (without an action scale or offset that is unset)."""
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items()
+              if v is not None or k not in ("action_scale", "action_offset")}
+    return json.dumps({"version": RECIPE_VERSION, **fields}, indent=1) + "\n"
 
 
 def write_recipe(path: str | os.PathLike, recipe: ControllerRecipe) -> None:
@@ -268,18 +310,33 @@ def load_trained_controller(exp: Experiment, path: str | os.PathLike,
         recipe = dataclasses.replace(recipe, **given)
     except ModelFileError as err:
         raise ModelFileError(f"{path}: {err}") from None
-    spec = controller_spec(exp, recipe.controller_mode)
+    try:
+        spec = recipe.spec(exp)
+    except ModelFileError as err:
+        raise ModelFileError(f"{path}: {err}") from None
     params = load_controller_params(path, spec.num_params)
     trained = TrainedController(str(path), recipe, spec, params, experiment_folder(exp))
     trained.warn_about_other_models()
     return trained
 
 
+def _numbers(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated finite numbers."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") \
+            from None
+    if not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"expected finite numbers, got {text!r}")
+    return values
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> None:
     """The flags that say how a controller plays, declared once for train.py (`training`: their
     values become the recipe written beside the controllers) and for model.py and the tools that
     play one (each left unset takes the controller's recipe): --controller-mode, --z,
-    --action-repeat, --vae, --rnn, --initial-z."""
+    --action-repeat, --action-scale, --action-offset, --vae, --rnn, --initial-z."""
     from estool.argtypes import positive_int
 
     def default(value: object, what: str) -> dict:
@@ -296,6 +353,14 @@ def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> Non
                         **default(1, "real game: C decides every K environment steps; the steps "
                                   "in between repeat its action without drawing a frame (the "
                                   "episode cap still counts environment steps)"))
+    parser.add_argument("--action-scale", type=_numbers, metavar="S,S,..",
+                        **default(None, "one per action: C's actions a become clip(scale * a + "
+                                  "offset, -1, 1) before M and the game see them (carracing "
+                                  "[steer, gas, brake] in the paper's mapping gas = (a + 1) / 2: "
+                                  "0.6,1,1 is a steering gain of 0.6; none: the raw actions)"))
+    parser.add_argument("--action-offset", type=_numbers, metavar="O,O,..",
+                        **default(None, "one per action, added after --action-scale (carracing "
+                                  "1,0.9,1 with 0,0.1,0 keeps the gas in [0.1, 1])"))
     files = "the experiment's" if training else "the one the controller was trained with"
     parser.add_argument("--vae", default=None, help=f"V weight file (default: {files})")
     parser.add_argument("--rnn", default=None, help=f"M weight file (default: {files})")

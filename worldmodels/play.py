@@ -113,7 +113,8 @@ def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     reward and their mean (in the game's score unit), render shows or records one episode."""
     trained = load_trained_controller(
         exp, args.file, controller_mode=args.controller_mode, z_mode=args.z_mode,
-        action_repeat=args.action_repeat, vae=args.vae, rnn=args.rnn, initial_z=args.initial_z)
+        action_repeat=args.action_repeat, action_scale=args.action_scale,
+        action_offset=args.action_offset, vae=args.vae, rnn=args.rnn, initial_z=args.initial_z)
     print(f"{args.file}: {describe_recipe(trained.recipe)}", flush=True)
     if args.mode == "norender":
         _score(exp, args, trained)

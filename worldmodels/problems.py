@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from worldmodels.agent import Agent, run_episodes
-from worldmodels.controller import Controller, controller_spec
+from worldmodels.controller import Controller
 from worldmodels.dream import DreamBatch
 from worldmodels.experiments import Experiment
 from worldmodels.loading import ControllerRecipe, recipe_json, reference_recipe
@@ -29,7 +29,7 @@ class _Recipe:
 
     def __init__(self, exp: Experiment, recipe: ControllerRecipe):
         self.exp, self.recipe = exp, recipe
-        self.spec = controller_spec(exp, recipe.controller_mode)
+        self.spec = recipe.spec(exp)
         self.num_params = self.spec.num_params
         self.name = exp.name
 

@@ -16,6 +16,12 @@ write them;
 
 draws each player's episodes as a strip of points with its mean +/- standard deviation, and each
 reference as a dashed line. :func:`standard_error` is the error printed beside episode means.
+
+    python -m worldmodels.scores --paired BASE OTHER [OTHER ...]
+
+prints each player's mean and its paired difference from the first player of BASE over the same
+episodes, with the standard error of that difference (:func:`paired_difference`): the test for
+shipping a new controller is a paired difference above two standard errors.
 """
 
 from __future__ import annotations
@@ -43,6 +49,34 @@ def standard_error(values: np.ndarray) -> float:
     episode sets, as much as the differences between controllers."""
     values = np.asarray(values, dtype=np.float64)
     return 0.0 if values.size < 2 else float(values.std(ddof=1) / np.sqrt(values.size))
+
+
+def paired_difference(base: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """Mean of `other` - `base` over the same episodes ((N,) each, one score per episode), and
+    the standard error of that mean, in the unit of the scores."""
+    diff = np.asarray(other, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+    return float(diff.mean()), standard_error(diff)
+
+
+def paired_table(files: dict[str, dict]) -> list[str]:
+    """Lines comparing every player of `files` (name -> content as read_scores returns; the same
+    seeds in each) with the first player of the first file: mean +/- standard error, and the
+    paired difference with its standard error. ScoresFileError when the seeds differ."""
+    (base_name, base), *_ = files.items()
+    base_player, base_scores = next(iter(base["scores"].items()))
+    lines = [f"{len(base['seeds'])} episodes; differences paired with {base_name} "
+             f"({base_player})"]
+    for name, data in files.items():
+        if data["seeds"] != base["seeds"]:
+            raise ScoresFileError(f"{name}: other episodes than {base_name} (seeds differ): "
+                                  "not paired")
+        for player, scores in data["scores"].items():
+            diff, error = paired_difference(base_scores, scores)
+            verdict = "  above 2 SE" if diff > 2 * error > 0 else ""
+            lines.append(f"  {name} ({player}): {np.mean(scores):7.1f} +/- "
+                         f"{standard_error(scores):5.1f}   difference {diff:+7.1f} +/- "
+                         f"{error:5.1f}{verdict}")
+    return lines
 
 
 def write_scores(path: str | Path, env: str, unit: str, seeds: list[int],
@@ -112,18 +146,27 @@ def plot_scores(files: list[dict], out: Path, title: str | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: plot scores files."""
-    parser = OneLineParser(description="plot per-episode scores files (strip plot)")
+    parser = OneLineParser(description="plot per-episode scores files (strip plot), or compare "
+                           "them episode by episode (--paired)")
     parser.add_argument("files", nargs="+", help="scores files (model.py --scores, demo --scores-dir)")
-    parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
+    parser.add_argument("--out", help="figure file (.png or .svg)")
     parser.add_argument("--title", default=None)
+    parser.add_argument("--paired", action="store_true",
+                        help="print every player's mean and its paired difference from the first "
+                        "file's first player, over the same episodes")
     args = parser.parse_args(argv)
+    if not args.out and not args.paired:
+        parser.error("give --out FIGURE, --paired, or both")
     try:
-        files = [read_scores(f) for f in args.files]
+        files = {f: read_scores(f) for f in args.files}
+        if args.paired:
+            print("\n".join(paired_table(files)))
     except ScoresFileError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    plot_scores(files, Path(args.out), args.title)
-    print(f"wrote {args.out}")
+    if args.out:
+        plot_scores(list(files.values()), Path(args.out), args.title)
+        print(f"wrote {args.out}")
     return 0
 
 

@@ -198,11 +198,12 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         print(f"{record}: already {kept} episodes from seed {args.seed}; nothing to do", flush=True)
         lock.release()
         return
-    trained, repeat = None, 1
+    trained, repeat = None, args.action_repeat or 1  # a random policy acts every K steps too
     if args.policy == "controller":
         controller = load_trained_controller(
             exp, args.controller, controller_mode=args.controller_mode, z_mode=args.z_mode,
-            action_repeat=args.action_repeat, vae=args.vae, rnn=args.rnn)
+            action_repeat=args.action_repeat, action_scale=args.action_scale,
+            action_offset=args.action_offset, vae=args.vae, rnn=args.rnn)
         trained, repeat = (controller, *controller.load_models()), controller.recipe.action_repeat
     env = make_env(exp, action_repeat=repeat)
     start = time.perf_counter()

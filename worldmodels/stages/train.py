@@ -79,7 +79,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         if in_dream and real_only:
             raise SystemExit(f"error: {', '.join(real_only)}: real game only, not in the dream")
         recipe = make_recipe(exp, args.controller_mode, args.z_mode, args.action_repeat, args.vae,
-                             args.rnn, args.initial_z)
+                             args.rnn, args.initial_z, args.action_scale, args.action_offset)
         if in_dream:
             try:
                 dream = load_dream(exp, args.rnn, args.initial_z,

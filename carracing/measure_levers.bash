@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Measure training levers of the carracing controller at equal training time: each lever trains
+# C from the shipped controller for the same number of seconds (train.py --max-seconds), with
+# everything else as the shipped run had it (CMA-ES 24 x 4, V's mean, common seeds, 20 steps of
+# negative reward end a training episode), then its final mean is played on the 50 validation
+# tracks with the driving report, beside the shipped controller on the same tracks.
+#
+#   bash carracing/measure_levers.bash [LEVER ...]      (default: every lever, in the order below)
+#   bash carracing/measure_levers.bash --list           (each lever's train.py arguments)
+#   python -m worldmodels.scores --paired OUT/shipped/validation.json OUT/*/validation.json
+#
+# A lever already measured is skipped, a killed one resumes from its checkpoint with the time it
+# had, so the script can be run again until all are done. Environment: PYTHON (default: the
+# repository's .venv/bin/python), OUT (default carracing/log/measured/levers), SECONDS_EACH
+# (default 1800), EPISODES (validation tracks, default 50).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+python=${PYTHON:-$(dirname "$here")/.venv/bin/python}
+cd "$here"
+out=${OUT:-log/measured/levers}
+seconds=${SECONDS_EACH:-1800}
+episodes=${EPISODES:-50}
+shipped=log/carracing.cma.4.24.best.json
+common=(--preset small -n 2 -t 12 --eval-steps 0 --max-seconds "$seconds" --init "$shipped"
+        --z mean --common-seeds)
+
+# lever name -> the train.py flags that differ from the shipped run's
+declare -A flags=(
+    [negative20]="--stop-after-negative 20"
+    [no_early_end]=""
+    [offroad50]="--stop-off-road 50"
+    [negative100]="--stop-after-negative 100"
+    [negative50]="--stop-after-negative 50"
+    [diagonal]="--stop-after-negative 20 --cma-diagonal"
+    [sigma02]="--stop-after-negative 20 --sigma-init 0.2"
+    [population48]="--stop-after-negative 20 -t 24"
+    [episodes8]="--stop-after-negative 20 --num-episode 8"
+    [steer06]="--stop-after-negative 20 --action-scale 0.6,1,1"
+    [gas_floor01]="--stop-after-negative 20 --action-scale 1,0.9,1 --action-offset 0,0.1,0"
+)
+order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02 population48
+       episodes8 steer06 gas_floor01)
+if [[ ${1:-} == --list ]]; then
+    for lever in "${order[@]}"; do echo "$lever: ${common[*]} --log-dir $out/$lever ${flags[$lever]}"; done
+    exit 0
+fi
+[[ $# -gt 0 ]] && order=("$@")
+for lever in "${order[@]}"; do
+    [[ -v "flags[$lever]" ]] || { echo "measure_levers: unknown lever $lever; known: ${!flags[*]}" >&2; exit 2; }
+done
+
+validate() {  # validate CONTROLLER DIR: play it on the validation tracks with the driving report
+    [[ -f $2/validation.json ]] && return
+    "$python" model.py norender "$1" 1 --episodes "$episodes" --workers 2 --report \
+        --scores "$2/validation.json" > "$2/validation.txt.part"
+    mv "$2/validation.txt.part" "$2/validation.txt"
+}
+
+mkdir -p "$out/shipped"
+validate "$shipped" "$out/shipped"
+for lever in "${order[@]}"; do
+    dir=$out/$lever
+    echo "== lever $lever: ${flags[$lever]:-(no early end)}"
+    # shellcheck disable=SC2086  # the flags are words
+    "$python" train.py "${common[@]}" --log-dir "$dir" ${flags[$lever]} >> "$dir.train.out" 2>&1
+    mean=$(ls "$dir"/carracing.cma.*[0-9].json)  # the final mean
+    validate "$mean" "$dir"
+    tail -7 "$dir/validation.txt"
+done
