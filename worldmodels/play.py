@@ -142,7 +142,8 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
             _print_report(played, args.max_frames or exp.max_frames, args.report_figure,
                           os.path.relpath(args.file))
     if args.scores and not dream:
-        write_scores(args.scores, args.env, exp.score_unit, seeds, {args.file: rewards},
+        write_scores(args.scores, args.env, exp.score_unit, seeds,
+                     {os.path.relpath(args.file): rewards},  # the name as seen from the folder
                      exp.published.means if exp.published else {})
     print(f"{args.env}: {len(rewards)} episodes, mean {rewards.mean():.2f} +/- "
           f"{rewards.std():.2f} (standard error {standard_error(rewards):.2f}; min "
