@@ -34,13 +34,14 @@ declare -A flags=(
     [negative50]="--stop-after-negative 50"
     [diagonal]="--stop-after-negative 20 --cma-diagonal"
     [sigma02]="--stop-after-negative 20 --sigma-init 0.2"
+    [sigma005]="--stop-after-negative 20 --sigma-init 0.05"
     [population48]="--stop-after-negative 20 -t 24"
     [episodes8]="--stop-after-negative 20 --num-episode 8"
     [steer06]="--stop-after-negative 20 --action-scale 0.6,1,1"
     [gas_floor01]="--stop-after-negative 20 --action-scale 1,0.9,1 --action-offset 0,0.1,0"
 )
-order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02 population48
-       episodes8 steer06 gas_floor01)
+order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02 sigma005
+       population48 episodes8 steer06 gas_floor01)
 if [[ ${1:-} == --list ]]; then
     for lever in "${order[@]}"; do echo "$lever: ${common[*]} --log-dir $out/$lever ${flags[$lever]}"; done
     exit 0
