@@ -52,7 +52,7 @@ for lever in "${order[@]}"; do
 done
 
 validate() {  # validate CONTROLLER DIR: play it on the validation tracks with the driving report
-    [[ -f $2/validation.json ]] && return
+    [[ -f $2/validation.txt ]] && return  # written last
     "$python" model.py norender "$1" 1 --episodes "$episodes" --workers 2 --report \
         --scores "$2/validation.json" > "$2/validation.txt.part"
     mv "$2/validation.txt.part" "$2/validation.txt"
