@@ -332,6 +332,16 @@ def _numbers(text: str) -> tuple[float, ...]:
     return values
 
 
+RECIPE_FLAGS = ("controller_mode", "z_mode", "action_repeat", "action_scale", "action_offset",
+                "vae", "rnn", "initial_z")  # the recipe fields add_recipe_arguments declares
+
+
+def recipe_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The recipe flags of a parsed command line (:func:`add_recipe_arguments`), as the
+    `overrides` of :func:`load_trained_controller` (None: the controller's recipe decides)."""
+    return {name: getattr(args, name) for name in RECIPE_FLAGS}
+
+
 def add_recipe_arguments(parser: argparse.ArgumentParser, training: bool) -> None:
     """The flags that say how a controller plays, declared once for train.py (`training`: their
     values become the recipe written beside the controllers) and for model.py and the tools that

@@ -29,6 +29,7 @@ from worldmodels.loading import (
     describe_recipe,
     load_dream,
     load_trained_controller,
+    recipe_overrides,
 )
 from worldmodels.scores import standard_error, write_scores
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
@@ -111,10 +112,7 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
 def play_controller(exp: Experiment, args: argparse.Namespace) -> None:
     """Run a command line parsed by :func:`parse_play_args`: norender prints each test episode's
     reward and their mean (in the game's score unit), render shows or records one episode."""
-    trained = load_trained_controller(
-        exp, args.file, controller_mode=args.controller_mode, z_mode=args.z_mode,
-        action_repeat=args.action_repeat, action_scale=args.action_scale,
-        action_offset=args.action_offset, vae=args.vae, rnn=args.rnn, initial_z=args.initial_z)
+    trained = load_trained_controller(exp, args.file, **recipe_overrides(args))
     print(f"{args.file}: {describe_recipe(trained.recipe)}", flush=True)
     if args.mode == "norender":
         _score(exp, args, trained)

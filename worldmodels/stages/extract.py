@@ -32,7 +32,12 @@ from worldmodels.data import list_npz, write_episode
 from worldmodels.envs import env_action, make_env
 from worldmodels.envs.repeat import frames_taken
 from worldmodels.experiments import Experiment
-from worldmodels.loading import TrainedController, add_recipe_arguments, load_trained_controller
+from worldmodels.loading import (
+    TrainedController,
+    add_recipe_arguments,
+    load_trained_controller,
+    recipe_overrides,
+)
 from worldmodels.mdnrnn import MDNRNN
 from worldmodels.seeds import episode_seed
 from worldmodels.stages.common import StageError, base_parser, parse, positive_int, write_settings
@@ -200,10 +205,7 @@ def main(exp_name: str, argv: list[str] | None = None) -> None:
         return
     trained, repeat = None, args.action_repeat or 1  # a random policy acts every K steps too
     if args.policy == "controller":
-        controller = load_trained_controller(
-            exp, args.controller, controller_mode=args.controller_mode, z_mode=args.z_mode,
-            action_repeat=args.action_repeat, action_scale=args.action_scale,
-            action_offset=args.action_offset, vae=args.vae, rnn=args.rnn)
+        controller = load_trained_controller(exp, args.controller, **recipe_overrides(args))
         trained, repeat = (controller, *controller.load_models()), controller.recipe.action_repeat
     env = make_env(exp, action_repeat=repeat)
     start = time.perf_counter()
