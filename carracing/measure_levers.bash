@@ -7,7 +7,7 @@
 #
 #   bash carracing/measure_levers.bash [LEVER ...]      (default: every lever, in the order below)
 #   bash carracing/measure_levers.bash --list           (each lever's train.py arguments)
-#   python -m worldmodels.scores --paired OUT/shipped/validation.json OUT/*/validation.json
+#   bash carracing/measure_levers.bash --table          (the table of the levers measured so far)
 #
 # A lever already measured is skipped, a killed one resumes from its checkpoint with the time it
 # had, so the script can be run again until all are done. Environment: PYTHON (default: the
@@ -45,6 +45,11 @@ order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02
 if [[ ${1:-} == --list ]]; then
     for lever in "${order[@]}"; do echo "$lever: ${common[*]} --log-dir $out/$lever ${flags[$lever]}"; done
     exit 0
+fi
+if [[ ${1:-} == --table ]]; then  # paired with the shipped recipe's run and the shipped controller
+    done=()
+    for lever in shipped "${order[@]}"; do [[ -f $out/$lever/validation.txt ]] && done+=("$out/$lever"); done
+    exec "$python" -m worldmodels.lever_table --base "$out/negative20" --base "$out/shipped" "${done[@]}"
 fi
 [[ $# -gt 0 ]] && order=("$@")
 for lever in "${order[@]}"; do

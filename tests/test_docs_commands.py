@@ -138,3 +138,16 @@ def test_every_lever_of_the_carracing_lever_script_is_a_train_command_line():
     unknown = subprocess.run(["bash", str(ROOT / "carracing" / "measure_levers.bash"), "nope"],
                              capture_output=True, text=True, timeout=60)
     assert unknown.returncode == 2 and "unknown lever nope" in unknown.stderr
+
+
+def test_the_lever_table_is_made_from_the_committed_measurements():
+    """carracing/measure_levers.bash --table: the results page's lever table, from its files."""
+    table = subprocess.run(["bash", str(ROOT / "carracing" / "measure_levers.bash"), "--table"],
+                           capture_output=True, text=True, timeout=120, check=True).stdout
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines()[2:]}
+    assert rows["shipped"].startswith("| shipped | - | 764.9 | +31.3 (29.5) | 0 |")
+    assert rows["negative100"].startswith("| negative100 | 13 (1916 s) | 791.8 | +58.1 (21.6, "
+                                          "above 2 SE) | +26.8 (21.3) |")
+    results = (ROOT / "docs" / "results" / "carracing.md").read_text()
+    for row in rows.values():
+        assert row.split(" | ")[3] in results  # every measured lever's difference is on the page

@@ -1,5 +1,6 @@
 """The driving report (model.py --report) and the off-road training shortcut, on real CarRacing."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -7,12 +8,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from worldmodels import lever_table
 from worldmodels.agent import Agent, run_episodes
 from worldmodels.controller import Controller, controller_spec
-from worldmodels.driving import DrivingRecorder, episode_report, plot_drives, summary_lines
+from worldmodels.driving import (
+    DrivingRecorder,
+    DrivingReport,
+    episode_report,
+    plot_drives,
+    read_report_lines,
+    report_line,
+    summarize,
+    summary_lines,
+)
 from worldmodels.envs import make_env
 from worldmodels.experiments import CARRACING
 from worldmodels.mdnrnn import MDNRNN
+from worldmodels.scores import write_scores
 from worldmodels.vae import VAE
 from worldmodels.weights import init_weights
 
@@ -85,3 +97,57 @@ def test_model_py_prints_the_driving_report_of_the_shipped_agent(tmp_path):
          "doomrnn/log/doomrnn.cma.16.64.best.json", "--episodes", "1", "--report"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert doom.returncode == 2 and doom.stderr.strip().endswith("doomrnn has no driving report")
+
+
+def a_report(tiles: int, lap: bool, negative_run: int, gas: float) -> DrivingReport:
+    """A made-up episode report."""
+    return DrivingReport(steps=900 if lap else 1000, tiles=tiles, total_tiles=300, lap_finished=lap,
+                         last_new_tile_step=880 if lap else 990, mean_speed=47.5, mean_gas=gas,
+                         mean_brake=0.0, mean_abs_steer=0.93, longest_negative_run=negative_run,
+                         off_road_steps=3)
+
+
+def test_a_saved_report_reads_back_and_sums_up_as_printed():
+    reports = [a_report(300, True, 12, 0.25), a_report(150, False, 400, 0.5)]
+    rewards = np.array([810.0, 400.0])
+    text = "\n".join(["played 2 episodes"] + [report_line(i, r, rep) for i, (r, rep) in
+                                             enumerate(zip(rewards, reports, strict=True))]
+                     + summary_lines(rewards, reports, cap=1000))
+    read_rewards, read_reports = read_report_lines(text)
+    assert read_rewards.tolist() == [810.0, 400.0] and read_reports == reports
+    summary = summarize(read_reports, 1000)
+    assert (summary.laps_finished, summary.capped, summary.lost_road) == (1, 1, 1)
+    assert summary.mean_gas == pytest.approx(0.375) and summary.tile_share == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="no episode line"):
+        read_report_lines("carracing: 0 episodes")
+    with pytest.raises(ValueError, match="episode 0 is in the report twice"):
+        read_report_lines(text + "\n" + report_line(0, 1.0, reports[0]))
+
+
+def write_run(directory: Path, seeds: list[int], scores: list[float], generations: int = 0) -> None:
+    """A run directory as carracing/measure_levers.bash leaves it (history only if it trained)."""
+    directory.mkdir()
+    write_scores(directory / "validation.json", "carracing", "reward", seeds, {"c": scores})
+    lines = [report_line(i, s, a_report(280, i % 2 == 0, 10 * i, 0.2)) for i, s in enumerate(scores)]
+    (directory / "validation.txt").write_text("\n".join(lines) + "\n")
+    if generations:
+        rows = [[g, 150.0 * g, 700, 600, 800, 50, 0.1, 990, 1000] for g in range(1, generations + 1)]
+        (directory / "carracing.cma.4.24.hist.json").write_text(json.dumps(rows))
+
+
+def test_the_lever_table_pairs_runs_with_their_bases(tmp_path, capsys):
+    seeds = [5, 6, 7, 8]
+    write_run(tmp_path / "shipped", seeds, [700.0, 500.0, 800.0, 600.0])
+    write_run(tmp_path / "faster", seeds, [760.0, 550.0, 870.0, 640.0], generations=12)
+    runs = [str(tmp_path / name) for name in ("shipped", "faster")]
+    assert lever_table.main(runs) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| run | generations (training time) | validation mean (4 tracks) |")
+    assert table[2] == "| shipped | - | 650.0 | 0 | 2 | 0 | 0.20 | 47.5 |"
+    assert table[3] == "| faster | 12 (1800 s) | 705.0 | +55.0 (6.5, above 2 SE) | 2 | 0 | 0.20 | 47.5 |"
+    write_run(tmp_path / "other_tracks", [1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0])
+    assert lever_table.main([*runs, str(tmp_path / "other_tracks")]) == 2
+    assert "other_tracks: other validation episodes than shipped" in capsys.readouterr().err
+    (tmp_path / "faster" / "validation.txt").write_text("interrupted\n")
+    assert lever_table.main(runs) == 2
+    assert "faster: no episode line of a driving report" in capsys.readouterr().err

@@ -11,7 +11,8 @@ reward, steps with every wheel on the grass).
 :class:`DrivingRecorder` watches :func:`worldmodels.agent.run_episodes` step by step (its
 ``observer``); :func:`episode_report` sums one episode up, :func:`report_line` and
 :func:`summary_lines` print it and the summary over episodes, :func:`plot_drives` draws speed and
-tiles over time for a few episodes.
+tiles over time for a few episodes. :func:`read_report_lines` reads the episode lines back from a
+saved report, so that tables over runs (:mod:`worldmodels.lever_table`) come from its files.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from __future__ import annotations
 import io
 import math
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -122,33 +124,99 @@ def report_line(number: int, reward: float, report: DrivingReport) -> str:
             f"{report.longest_negative_run}, off road {report.off_road_steps}")
 
 
-def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -> list[str]:
-    """The report's summary over all episodes (rewards (N,), one report each; `cap` = the
-    episode's step cap): where the points were lost."""
-    n = len(reports)
+_LINE = re.compile(
+    r"episode (?P<number>\d+): reward (?P<reward>\S+), steps (?P<steps>\d+), tiles (?P<tiles>\d+)/"
+    r"(?P<total_tiles>\d+) \((?P<lap>lap done|lap not done)\), last new tile at step "
+    r"(?P<last_new_tile_step>\d+), speed (?P<mean_speed>\S+), gas (?P<mean_gas>\S+), brake "
+    r"(?P<mean_brake>\S+), \|steer\| (?P<mean_abs_steer>\S+), longest negative run "
+    r"(?P<longest_negative_run>\d+), off road (?P<off_road_steps>\d+)")
+_FIELD_TYPES = {field.name: int if field.type == "int" else float
+                for field in fields(DrivingReport) if field.name != "lap_finished"}
+
+
+def read_report_lines(text: str) -> tuple[np.ndarray, list[DrivingReport]]:
+    """The episodes of a saved driving report (the text `model.py --report` prints; other lines
+    are ignored): their rewards (N,) and reports, in episode order, with the printed precision.
+    ValueError when the text holds no episode line or an episode twice."""
+    found: dict[int, tuple[float, DrivingReport]] = {}
+    for line in text.splitlines():
+        match = _LINE.fullmatch(line.strip())
+        if not match:
+            continue
+        groups = match.groupdict()
+        number = int(groups.pop("number"))
+        if number in found:
+            raise ValueError(f"episode {number} is in the report twice")
+        reward = float(groups.pop("reward"))
+        lap = groups.pop("lap") == "lap done"
+        values = {name: _FIELD_TYPES[name](text) for name, text in groups.items()}
+        found[number] = (reward, DrivingReport(lap_finished=lap, **values))
+    if not found:
+        raise ValueError("no episode line of a driving report")
+    numbers = sorted(found)
+    return (np.array([found[n][0] for n in numbers]), [found[n][1] for n in numbers])
+
+
+LOST_ROAD_STEPS = 100  # a run of negative reward this long: the car lost the road (or stopped)
+
+
+@dataclass(frozen=True)
+class DrivingSummary:
+    """Episodes summed up: where their points were lost. Counts are episodes; means are over
+    episodes (float NaN where no episode counts)."""
+
+    episodes: int
+    laps_finished: int
+    mean_lap_steps: float  # environment steps of the finished laps
+    capped: int  # cut by the step cap before the lap was done
+    capped_still_gaining: int  # of those, a new tile in the last 50 steps: too slow
+    lost_road: int  # a run of LOST_ROAD_STEPS or more steps of negative reward
+    tile_share: float  # visited / total tiles, in [0, 1]
+    mean_speed: float
+    mean_gas: float
+    mean_brake: float
+    mean_abs_steer: float
+    off_road_steps: float  # per episode
+
+
+def summarize(reports: list[DrivingReport], cap: int) -> DrivingSummary:
+    """Sum up the episodes' reports (`cap` = the episodes' step cap)."""
     capped = [r for r in reports if r.steps >= cap and not r.lap_finished]
-    still_gaining = [r for r in capped if r.last_new_tile_step >= cap - 50]
-    lost = [r for r in reports if r.longest_negative_run >= 100]
     finished = [r for r in reports if r.lap_finished]
 
     def avg(values) -> float:
         values = list(values)
         return float(np.mean(values)) if values else float("nan")
 
-    lines = [
+    return DrivingSummary(
+        episodes=len(reports), laps_finished=len(finished),
+        mean_lap_steps=avg(r.steps for r in finished), capped=len(capped),
+        capped_still_gaining=sum(r.last_new_tile_step >= cap - 50 for r in capped),
+        lost_road=sum(r.longest_negative_run >= LOST_ROAD_STEPS for r in reports),
+        tile_share=avg(r.tile_share for r in reports),
+        mean_speed=avg(r.mean_speed for r in reports), mean_gas=avg(r.mean_gas for r in reports),
+        mean_brake=avg(r.mean_brake for r in reports),
+        mean_abs_steer=avg(r.mean_abs_steer for r in reports),
+        off_road_steps=avg(r.off_road_steps for r in reports))
+
+
+def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -> list[str]:
+    """The report's summary over all episodes (rewards (N,), one report each; `cap` = the
+    episode's step cap): where the points were lost."""
+    s = summarize(reports, cap)
+    n = s.episodes
+    return [
         f"driving report over {n} episodes: mean reward {np.mean(rewards):.1f}",
-        f"  laps finished: {len(finished)}/{n}"
-        + (f" (mean {avg(r.steps for r in finished):.0f} steps)" if finished else ""),
-        f"  cut by the {cap}-step cap: {len(capped)}/{n}; of those, still gaining tiles in the "
-        f"last 50 steps (too slow): {len(still_gaining)}",
-        f"  no new tile for 100+ steps in a row (lost the road, or stopped): {len(lost)}/{n}",
-        f"  tiles visited: {100 * avg(r.tile_share for r in reports):.1f}% on average",
-        f"  mean speed {avg(r.mean_speed for r in reports):.1f}, gas "
-        f"{avg(r.mean_gas for r in reports):.2f}, brake {avg(r.mean_brake for r in reports):.2f}, "
-        f"|steer| {avg(r.mean_abs_steer for r in reports):.2f}, off road "
-        f"{avg(r.off_road_steps for r in reports):.0f} steps per episode",
+        f"  laps finished: {s.laps_finished}/{n}"
+        + (f" (mean {s.mean_lap_steps:.0f} steps)" if s.laps_finished else ""),
+        f"  cut by the {cap}-step cap: {s.capped}/{n}; of those, still gaining tiles in the "
+        f"last 50 steps (too slow): {s.capped_still_gaining}",
+        f"  no new tile for {LOST_ROAD_STEPS}+ steps in a row (lost the road, or stopped): "
+        f"{s.lost_road}/{n}",
+        f"  tiles visited: {100 * s.tile_share:.1f}% on average",
+        f"  mean speed {s.mean_speed:.1f}, gas {s.mean_gas:.2f}, brake {s.mean_brake:.2f}, "
+        f"|steer| {s.mean_abs_steer:.2f}, off road {s.off_road_steps:.0f} steps per episode",
     ]
-    return lines
 
 
 def plot_drives(path: str | os.PathLike, rows: list[tuple[int, float, np.ndarray, int]],
