@@ -151,3 +151,11 @@ def test_the_lever_table_is_made_from_the_committed_measurements():
     results = (ROOT / "docs" / "results" / "carracing.md").read_text()
     for row in rows.values():
         assert row.split(" | ")[3] in results  # every measured lever's difference is on the page
+
+
+def test_the_k_step_m_script_refuses_a_bad_action_repeat():
+    """carracing/measure_k_step_m.bash K: K is checked before anything runs."""
+    out = subprocess.run(["bash", str(ROOT / "carracing" / "measure_k_step_m.bash"), "two"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "K must be a whole number >= 1, got two" in out.stderr
+    assert not (ROOT / "carracing" / "runs" / "ktwo_m").exists()
