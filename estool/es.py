@@ -165,7 +165,8 @@ class CMAES(Solver):
                  weight_decay: float = 0.01, seed: int = 0, diagonal: bool = False,
                  stds: np.ndarray | None = None) -> None:
         """`diagonal`: separable CMA-ES (pycma's ``CMA_diagonal``: only the diagonal of the
-        covariance is learnt, with learning rates about num_params times the full matrix's).
+        covariance is learnt, with learning rates hundreds of times the full matrix's: pycma's
+        c1 2.7e-6 -> 1.1e-3 and cmu 1.4e-5 -> 5.5e-3 at 867 parameters and population 24).
         `stds` (num_params,): initial per-parameter scales relative to `sigma_init` (pycma's
         ``CMA_stds``; default: all 1)."""
         import cma
