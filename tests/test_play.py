@@ -9,6 +9,7 @@ import pytest
 from worldmodels.demo import SHIPPED, random_policy_parallel, random_policy_rewards
 from worldmodels.experiments import CARRACING
 from worldmodels.loading import read_recipe
+from worldmodels.play import best_and_worst
 from worldmodels.scores import standard_error
 from worldmodels.seeds import TEST_SEED_BASE, episode_seed
 
@@ -74,3 +75,9 @@ def test_action_runs_measure_how_long_one_action_is_held():
     assert action_runs([1, 1, 1, 2, 2, 0]) == (2.0, 1)  # runs 3, 2, 1
     assert action_runs([2] * 30) == (30.0, 30)
     assert action_runs([[0.5, 1.0], [0.5, 1.0], [0.5, 0.0]]) == (1.5, 1)  # vector actions
+
+
+def test_the_driving_figure_shows_the_best_episode_and_the_worst():
+    assert best_and_worst(np.array([700.0, 300.0, 910.0, 650.0, 120.0, 800.0])) == [2, 4, 1, 3]
+    assert best_and_worst(np.array([5.0, 9.0])) == [1, 0]
+    assert best_and_worst(np.array([5.0])) == [0]

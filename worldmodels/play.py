@@ -97,7 +97,7 @@ def _play_parser(exp: Experiment, default_temperature: float | None) -> argparse
                         "then where the points were lost over all episodes")
     parser.add_argument("--report-figure", default=None, metavar="PNG",
                         help="with the driving report, also draw speed and tiles over time for "
-                        "the first 4 episodes to this file")
+                        "the best episode and the 3 worst to this file")
     parser.add_argument("--batch", type=positive_int, default=8, help="real games played in lockstep")
     parser.add_argument("--workers", type=positive_int, default=1,
                         help="real game, norender: processes sharing the episodes, one per core "
@@ -150,15 +150,23 @@ def _score(exp: Experiment, args: argparse.Namespace, trained: TrainedController
 
 
 def _print_report(played: Played, cap: int, figure: str | None, title: str) -> None:
-    """The driving report's summary (`cap`: the episodes' step cap), and its figure (the first 4
-    episodes) when asked for."""
+    """The driving report's summary (`cap`: the episodes' step cap), and its figure (the best
+    episode and the 3 worst) when asked for."""
     reports = [episode_report(steps, total) for steps, total in played.traces]
     for line in summary_lines(played.rewards, reports, cap):
         print(line, flush=True)
     if figure:
-        rows = [(i, played.rewards[i], *played.traces[i]) for i in range(min(4, len(reports)))]
-        plot_drives(figure, rows, title=title)
+        rows = [(i, played.rewards[i], *played.traces[i]) for i in best_and_worst(played.rewards)]
+        plot_drives(figure, rows, title=f"{title}: the best episode and the worst")
         print(f"driving figure: {figure}", flush=True)
+
+
+def best_and_worst(rewards: np.ndarray, worst: int = 3) -> list[int]:
+    """Indices of the best episode of `rewards` (N,), then of the `worst` lowest, lowest first
+    (fewer when N is small; each index once): the episodes a driving figure shows."""
+    order = np.argsort(rewards, kind="stable")
+    best = int(order[-1])
+    return [best] + [int(i) for i in order[:worst] if i != best]
 
 
 def _show(exp: Experiment, args: argparse.Namespace, trained: TrainedController) -> None:
