@@ -149,7 +149,7 @@ def read_report_lines(text: str) -> tuple[np.ndarray, list[DrivingReport]]:
             raise ValueError(f"episode {number} is in the report twice")
         reward = float(groups.pop("reward"))
         lap = groups.pop("lap") == "lap done"
-        values = {name: _FIELD_TYPES[name](text) for name, text in groups.items()}
+        values = {name: _FIELD_TYPES[name](value) for name, value in groups.items()}
         found[number] = (reward, DrivingReport(lap_finished=lap, **values))
     if not found:
         raise ValueError("no episode line of a driving report")

@@ -23,9 +23,8 @@ import numpy as np
 from estool.argtypes import OneLineParser
 from estool.logfiles import HIST, HIST_SUFFIX
 from worldmodels.driving import DrivingSummary, read_report_lines, summarize
+from worldmodels.experiments import CARRACING
 from worldmodels.scores import ScoresFileError, paired_difference, read_scores
-
-CAP = 1000  # the CarRacing step cap the validation plays by
 
 
 class RunDirError(ValueError):
@@ -66,7 +65,7 @@ def read_run(directory: str | Path) -> Run:
             generations = int(rows[-1][HIST["generation"]])
             training_s = float(rows[-1][HIST["elapsed_s"]])
     return Run(directory.name, generations, training_s, data["seeds"], scores,
-               summarize(reports, CAP))
+               summarize(reports, CARRACING.max_frames))
 
 
 def table_lines(runs: list[Run], bases: list[Run]) -> list[str]:
