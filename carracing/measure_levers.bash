@@ -47,9 +47,9 @@ if [[ ${1:-} == --list ]]; then
     exit 0
 fi
 if [[ ${1:-} == --table ]]; then  # paired with the shipped recipe's run and the shipped controller
-    done=()
-    for lever in shipped "${order[@]}"; do [[ -f $out/$lever/validation.txt ]] && done+=("$out/$lever"); done
-    exec "$python" -m worldmodels.lever_table --base "$out/negative20" --base "$out/shipped" "${done[@]}"
+    measured=()
+    for lever in shipped "${order[@]}"; do [[ -f $out/$lever/validation.txt ]] && measured+=("$out/$lever"); done
+    exec "$python" -m worldmodels.lever_table --base "$out/negative20" --base "$out/shipped" "${measured[@]}"
 fi
 [[ $# -gt 0 ]] && order=("$@")
 for lever in "${order[@]}"; do
