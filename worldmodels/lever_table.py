@@ -104,16 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a run to pair every run with (repeatable; default: the first run)")
     args = parser.parse_args(argv)
     try:
-        cache: dict[Path, Run] = {}
-
-        def read(directory: str) -> Run:
-            key = Path(directory).resolve()
-            if key not in cache:
-                cache[key] = read_run(directory)
-            return cache[key]
-
-        runs = [read(d) for d in args.runs]
-        bases = [read(d) for d in args.base] or runs[:1]
+        read = {d: read_run(d) for d in dict.fromkeys(args.runs + args.base)}  # each folder once
+        runs = [read[d] for d in args.runs]
+        bases = [read[d] for d in args.base] or runs[:1]
         print("\n".join(table_lines(runs, bases)))
     except (RunDirError, ScoresFileError) as err:
         print(f"error: {err}", file=sys.stderr)
