@@ -159,3 +159,11 @@ def test_the_k_step_m_script_refuses_a_bad_action_repeat():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "K must be a whole number >= 1, got two" in out.stderr
     assert not (ROOT / "carracing" / "runs" / "ktwo_m").exists()
+
+
+def test_the_vm_round_script_refuses_arguments_before_it_runs_anything():
+    """carracing/measure_vm_round.bash takes no arguments; a stray one stops it at once."""
+    out = subprocess.run(["bash", str(ROOT / "carracing" / "measure_vm_round.bash"), "--fast"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "takes no arguments (got --fast)" in out.stderr
+    assert out.stdout == ""  # no stage started
