@@ -22,7 +22,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # before numpy loads BLAS
 
 import numpy as np  # noqa: E402
-from carracing_speed import ENV_IDS, EXP, env_rate, new_agent  # noqa: E402 - the script beside
+from carracing_speed import ENV_SPECS, EXP, env_rate, new_agent  # noqa: E402 - the script beside
 
 from worldmodels.agent import run_episodes  # noqa: E402
 from worldmodels.envs import make_env  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> None:
             totals[k][0] += steps
             totals[k][1] += seconds
     actions = np.random.default_rng(0).uniform([-1, 0, 0], [1, 1, 1], (args.steps, 3))
-    physics = env_rate(ENV_IDS["physics only"], actions, 3)
+    physics = env_rate(ENV_SPECS["physics only"], actions, 3)
     print(f"CarRacing-v3, agent (V + M + C) on {ENVS} envs in lockstep, 1 process, 1 BLAS thread; "
           f"{args.rounds} x {ENVS} tracks of {args.steps} environment steps per k")
     base = totals[repeats[0]][0] / totals[repeats[0]][1]
