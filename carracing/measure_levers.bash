@@ -8,11 +8,18 @@
 #   bash carracing/measure_levers.bash [LEVER ...]      (default: every lever, in the order below)
 #   bash carracing/measure_levers.bash --list           (each lever's train.py arguments)
 #   bash carracing/measure_levers.bash --table          (the table of the levers measured so far)
+#   bash carracing/measure_levers.bash --confirm LEVER  (LEVER's controller and the shipped one on
+#                                                        200 fresh validation tracks, paired)
+#
+# The best of many levers on the same 50 tracks is partly the luck of the draw, so a lever is
+# shipped only if it also beats the shipped controller on 200 other validation tracks, seeds
+# (1000002, i), which no choice has looked at (written to log/measured/confirm/).
 #
 # A lever already measured is skipped, a killed one resumes from its checkpoint with the time it
 # had, so the script can be run again until all are done. Environment: PYTHON (default: the
 # repository's .venv/bin/python), OUT (default carracing/log/measured/levers), SECONDS_EACH
-# (default 1800), EPISODES (validation tracks, default 50).
+# (default 1800), EPISODES (validation tracks, default 50), CONFIRM_OUT (default
+# carracing/log/measured/confirm).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -42,6 +49,16 @@ declare -A flags=(
 )
 order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02 sigma005
        population48 episodes8 steer06 gas_floor01)
+
+play() {  # play CONTROLLER DIR SEED EPISODES: on those tracks, with the driving report
+    [[ -f $2/validation.txt ]] && return  # written last
+    mkdir -p "$2"
+    "$python" model.py norender "$1" "$3" --episodes "$4" --workers 2 --report \
+        --scores "$2/validation.json" > "$2/validation.txt.part"
+    mv "$2/validation.txt.part" "$2/validation.txt"
+}
+validate() { play "$1" "$2" 1 "$episodes"; }  # validate CONTROLLER DIR: the 50 validation tracks
+
 if [[ ${1:-} == --list ]]; then
     for lever in "${order[@]}"; do echo "$lever: ${common[*]} --log-dir $out/$lever ${flags[$lever]}"; done
     exit 0
@@ -51,17 +68,19 @@ if [[ ${1:-} == --table ]]; then  # paired with the shipped recipe's run and the
     for lever in shipped "${order[@]}"; do [[ -f $out/$lever/validation.txt ]] && measured+=("$out/$lever"); done
     exec "$python" -m worldmodels.lever_table --base "$out/negative20" --base "$out/shipped" "${measured[@]}"
 fi
+if [[ ${1:-} == --confirm ]]; then
+    lever=${2:-}
+    [[ -n $lever && -v "flags[$lever]" && -f $out/$lever/validation.txt ]] ||
+        { echo "measure_levers: --confirm needs a measured lever, got '$lever'" >&2; exit 2; }
+    confirm=${CONFIRM_OUT:-log/measured/confirm}
+    play "$shipped" "$confirm/shipped" 2 200
+    play "$(ls "$out/$lever"/carracing.cma.*[0-9].json)" "$confirm/$lever" 2 200
+    exec "$python" -m worldmodels.lever_table --base "$confirm/shipped" "$confirm/shipped" "$confirm/$lever"
+fi
 [[ $# -gt 0 ]] && order=("$@")
 for lever in "${order[@]}"; do
     [[ -v "flags[$lever]" ]] || { echo "measure_levers: unknown lever $lever; known: ${!flags[*]}" >&2; exit 2; }
 done
-
-validate() {  # validate CONTROLLER DIR: play it on the validation tracks with the driving report
-    [[ -f $2/validation.txt ]] && return  # written last
-    "$python" model.py norender "$1" 1 --episodes "$episodes" --workers 2 --report \
-        --scores "$2/validation.json" > "$2/validation.txt.part"
-    mv "$2/validation.txt.part" "$2/validation.txt"
-}
 
 mkdir -p "$out/shipped"
 validate "$shipped" "$out/shipped"

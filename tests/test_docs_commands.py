@@ -153,6 +153,22 @@ def test_the_lever_table_is_made_from_the_committed_measurements():
         assert row.split(" | ")[3] in results  # every measured lever's difference is on the page
 
 
+def test_the_confirmation_on_fresh_tracks_is_made_from_the_committed_plays():
+    """measure_levers.bash --confirm LEVER: the committed 200-track plays give the logged table;
+    a name that is not a measured lever stops it before anything plays."""
+    script = str(ROOT / "carracing" / "measure_levers.bash")
+    table = subprocess.run(["bash", script, "--confirm", "sigma02"], capture_output=True,
+                           text=True, timeout=120, check=True).stdout
+    assert "| sigma02 | - | 761.9 | +4.9 (15.9) | 42 | 36 |" in table
+    assert "| sigma02 | - | 761.9 | +4.9 (15.9) | 42 | 36 |" in \
+        (ROOT / "docs" / "results" / "carracing-log.md").read_text()
+    for name in ("shipped", "nope"):
+        out = subprocess.run(["bash", script, "--confirm", name], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 2 and f"needs a measured lever, got '{name}'" in out.stderr
+        assert out.stdout == ""
+
+
 def test_the_k_step_m_script_refuses_a_bad_action_repeat():
     """carracing/measure_k_step_m.bash K: K is checked before anything runs."""
     out = subprocess.run(["bash", str(ROOT / "carracing" / "measure_k_step_m.bash"), "two"],
