@@ -51,7 +51,7 @@ EXP = CARRACING
 # off (render_state, as action repeat steps the frames nobody looks at): the same physics,
 # contacts, rewards and ends, and the limit of any renderer.
 ENV_SPECS = {"gymnasium": ("CarRacing-v3", True), "ours": (RENDERERS["fast"], True),
-        "physics only": (RENDERERS["fast"], False)}
+             "physics only": (RENDERERS["fast"], False)}
 
 
 def env_rate(env_spec: tuple[str, bool], actions: np.ndarray, episodes: int) -> float:
