@@ -31,6 +31,8 @@ driving=(--policy controller --controller "$shipped" --noise 0.5 --action-repeat
 mkdir -p "$runs" "$out"
 
 stage() { echo; echo "== measure_k_step_m (K = $k): $*"; }
+# shellcheck source=measure_common.bash
+source measure_common.bash
 
 stage "100 Cauchy-random episodes, 100 of the shipped controller with noise, 20 held out"
 EXTRACT_SEED_OFFSET=10 bash ../extract.bash carracing 2 50 -- "${small[@]}" --record "$runs/record" \
@@ -52,12 +54,12 @@ stage "M from the shipped M's weights on the K-step episodes"
     --out "$runs/rnn.npz"
 
 stage "prediction loss on the held-out K-step episodes: the shipped M, then the new M"
-if [[ ! -f $out/m_loss.txt ]]; then
+m_losses() {  # the shipped M's, then the new M's
     for m in rnn/rnn.npz "$runs/rnn.npz"; do
         "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout" --evaluate "$m" | tail -1
-    done > "$out/m_loss.txt.part"
-    mv "$out/m_loss.txt.part" "$out/m_loss.txt"
-fi
+    done
+}
+once "$out/m_loss.txt" m_losses
 cat "$out/m_loss.txt"
 
 stage "C from zeros at K with the new M, 30 generations (the shipped M's run: log/measured/action_repeat_$k)"

@@ -50,13 +50,8 @@ declare -A flags=(
 order=(negative20 no_early_end offroad50 negative100 negative50 diagonal sigma02 sigma005
        population48 episodes8 steer06 gas_floor01)
 
-play() {  # play CONTROLLER DIR SEED EPISODES: on those tracks, with the driving report
-    [[ -f $2/validation.txt ]] && return  # written last
-    mkdir -p "$2"
-    "$python" model.py norender "$1" "$3" --episodes "$4" --workers 2 --report \
-        --scores "$2/validation.json" > "$2/validation.txt.part"
-    mv "$2/validation.txt.part" "$2/validation.txt"
-}
+# shellcheck source=measure_common.bash
+source measure_common.bash
 validate() { play "$1" "$2" 1 "$episodes"; }  # validate CONTROLLER DIR: the 50 validation tracks
 
 if [[ ${1:-} == --list ]]; then

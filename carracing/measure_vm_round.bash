@@ -43,15 +43,8 @@ mkdir -p "$runs" "$out/shipped_c" "$out/c"
 
 stage() { echo; echo "== measure_vm_round: $*"; }
 
-validate() {  # validate DIR CONTROLLER [model.py flags]: play it on the validation tracks
-    local dir=$1 controller=$2
-    shift 2
-    [[ -f $dir/validation.txt ]] && return  # written last
-    "$python" model.py norender "$controller" 1 --episodes "$episodes" --workers 2 --report \
-        --scores "$dir/validation.json" "$@" > "$dir/validation.txt.part"
-    mv "$dir/validation.txt.part" "$dir/validation.txt"
-    tail -7 "$dir/validation.txt"
-}
+# shellcheck source=measure_common.bash
+source measure_common.bash
 
 stage "100 episodes each of the best and the fastest lever's controller with noise, 100 Cauchy-random, 20 held out"
 EXTRACT_SEED_OFFSET=20 bash ../extract.bash carracing 2 50 -- "${small[@]}" --record "$runs/record" \
@@ -76,35 +69,35 @@ done
     --out "$runs/rnn.npz"
 
 stage "held-out episodes: V's reconstruction error, the shipped V then the new V"
-if [[ ! -f $out/v_error.txt ]]; then
+v_errors() {  # the shipped V's error, then the new V's
     for v in vae/vae.npz "$runs/vae.npz"; do
         "$python" vae_train.py "${small[@]}" --record "$runs/heldout" --evaluate "$v" | tail -1
-    done > "$out/v_error.txt.part"
-    mv "$out/v_error.txt.part" "$out/v_error.txt"
-fi
+    done
+}
+once "$out/v_error.txt" v_errors
 cat "$out/v_error.txt"
 stage "held-out episodes: M's prediction loss, the shipped M (on the shipped V's series) then the new M"
-if [[ ! -f $out/m_loss.txt ]]; then
+m_losses() {  # the shipped M on the shipped V's series, then the new M on the new V's
     "$python" series.py "${small[@]}" --record "$runs/heldout" --vae vae/vae.npz \
-        --series "$runs/series_heldout_shipped_v" --initial-z "$runs/initial_z_heldout_shipped_v.npz"
-    {
-        "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout_shipped_v" \
-            --evaluate rnn/rnn.npz | tail -1
-        "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout" \
-            --evaluate "$runs/rnn.npz" | tail -1
-    } > "$out/m_loss.txt.part"
-    mv "$out/m_loss.txt.part" "$out/m_loss.txt"
-fi
+        --series "$runs/series_heldout_shipped_v" --initial-z "$runs/initial_z_heldout_shipped_v.npz" >&2
+    "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout_shipped_v" \
+        --evaluate rnn/rnn.npz | tail -1
+    "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout" \
+        --evaluate "$runs/rnn.npz" | tail -1
+}
+once "$out/m_loss.txt" m_losses
 cat "$out/m_loss.txt"
 
 stage "the shipped controller with the new V and M, untrained, on the validation tracks"
-validate "$out/shipped_c" "$shipped" --vae "$runs/vae.npz" --rnn "$runs/rnn.npz"
+play "$shipped" "$out/shipped_c" 1 "$episodes" --vae "$runs/vae.npz" --rnn "$runs/rnn.npz"
+tail -7 "$out/shipped_c/validation.txt"
 
 stage "C from the shipped controller with the new V and M, ${seconds} s (the levers' base run)"
 "$python" train.py "${small[@]}" -n 2 -t 12 --eval-steps 0 --max-seconds "$seconds" --init "$shipped" \
     --z mean --common-seeds --stop-after-negative 20 --vae "$runs/vae.npz" --rnn "$runs/rnn.npz" \
     --log-dir "$out/c" >> "$out/c.train.out" 2>&1
-validate "$out/c" "$(ls "$out"/c/carracing.cma.*[0-9].json)"
+play "$(ls "$out"/c/carracing.cma.*[0-9].json)" "$out/c" 1 "$episodes"
+tail -7 "$out/c/validation.txt"
 
 stage "lever table: beside the base run (the shipped V and M) and the shipped controller"
 "$python" -m worldmodels.lever_table --base "$levers/negative20" --base "$levers/shipped" \

@@ -183,3 +183,19 @@ def test_the_vm_round_script_refuses_arguments_before_it_runs_anything():
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "takes no arguments (got --fast)" in out.stderr
     assert out.stdout == ""  # no stage started
+
+
+def test_the_measure_scripts_write_each_result_once_and_only_when_it_succeeded(tmp_path):
+    """measure_common.bash `once FILE CMD`: a failed command leaves no FILE; a done one is kept
+    and not run again."""
+    script = f"""set -euo pipefail
+source {ROOT / "carracing" / "measure_common.bash"}
+once {tmp_path}/a.txt false || echo failed
+[[ -f {tmp_path}/a.txt ]] && echo unexpected
+once {tmp_path}/a.txt echo first
+once {tmp_path}/a.txt echo second
+cat {tmp_path}/a.txt
+"""
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "failed\nfirst\n"
