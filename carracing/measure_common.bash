@@ -22,3 +22,28 @@ play() {
     once "$dir/validation.txt" "$python" model.py norender "$controller" "$seed" \
         --episodes "$episodes" --workers 2 --report --scores "$dir/validation.json" "$@"
 }
+
+# m_from_shipped SERIES OUT: M trained on the series folder SERIES from the shipped M's weights,
+# as the shipped iteration trained it (carracing/reproduce.bash), into OUT, unless OUT is there.
+m_from_shipped() {
+    [[ -f $2 ]] || "$python" rnn_train.py --preset small --predict-reward --steps 1000 \
+        --seq-len 300 --batch-size 32 --series "$1" --init rnn/rnn.npz --out "$2"
+}
+
+# old_and_new FILE OLD NEW COMMAND [ARG ...]: the last line of `COMMAND ARG ... OLD`, then of
+# `COMMAND ARG ... NEW` (two model files, compared by an --evaluate command), into FILE once;
+# then FILE is printed.
+old_and_new() {
+    local file=$1
+    shift
+    once "$file" last_line_of_each "$@"
+    cat "$file"
+}
+
+last_line_of_each() {  # last_line_of_each OLD NEW COMMAND [ARG ...]: see old_and_new
+    local old=$1 new=$2 model
+    shift 2
+    for model in "$old" "$new"; do
+        "$@" "$model" | tail -1 || return
+    done
+}

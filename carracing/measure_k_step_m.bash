@@ -49,18 +49,11 @@ for part in record heldout; do
 done
 
 stage "M from the shipped M's weights on the K-step episodes"
-[[ -f $runs/rnn.npz ]] || "$python" rnn_train.py "${small[@]}" --predict-reward --steps 1000 \
-    --seq-len 300 --batch-size 32 --series "$runs/series_record" --init rnn/rnn.npz \
-    --out "$runs/rnn.npz"
+m_from_shipped "$runs/series_record" "$runs/rnn.npz"
 
 stage "prediction loss on the held-out K-step episodes: the shipped M, then the new M"
-m_losses() {  # the shipped M's, then the new M's
-    for m in rnn/rnn.npz "$runs/rnn.npz"; do
-        "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout" --evaluate "$m" | tail -1
-    done
-}
-once "$out/m_loss.txt" m_losses
-cat "$out/m_loss.txt"
+old_and_new "$out/m_loss.txt" rnn/rnn.npz "$runs/rnn.npz" \
+    "$python" rnn_train.py "${small[@]}" --series "$runs/series_heldout" --evaluate
 
 stage "C from zeros at K with the new M, 30 generations (the shipped M's run: log/measured/action_repeat_$k)"
 "$python" train.py "${small[@]}" -n 2 -t 12 --stop-after-negative 20 --max-generations 30 \

@@ -64,18 +64,11 @@ for part in record heldout; do
     "$python" series.py "${small[@]}" --record "$runs/$part" --vae "$runs/vae.npz" \
         --series "$runs/series_$part" --initial-z "$runs/initial_z_$part.npz"
 done
-[[ -f $runs/rnn.npz ]] || "$python" rnn_train.py "${small[@]}" --predict-reward --steps 1000 \
-    --seq-len 300 --batch-size 32 --series "$runs/series_record" --init rnn/rnn.npz \
-    --out "$runs/rnn.npz"
+m_from_shipped "$runs/series_record" "$runs/rnn.npz"
 
 stage "held-out episodes: V's reconstruction error, the shipped V then the new V"
-v_errors() {  # the shipped V's error, then the new V's
-    for v in vae/vae.npz "$runs/vae.npz"; do
-        "$python" vae_train.py "${small[@]}" --record "$runs/heldout" --evaluate "$v" | tail -1
-    done
-}
-once "$out/v_error.txt" v_errors
-cat "$out/v_error.txt"
+old_and_new "$out/v_error.txt" vae/vae.npz "$runs/vae.npz" \
+    "$python" vae_train.py "${small[@]}" --record "$runs/heldout" --evaluate
 stage "held-out episodes: M's prediction loss, the shipped M (on the shipped V's series) then the new M"
 m_losses() {  # the shipped M on the shipped V's series, then the new M on the new V's
     "$python" series.py "${small[@]}" --record "$runs/heldout" --vae vae/vae.npz \

@@ -187,7 +187,7 @@ def test_the_vm_round_script_refuses_arguments_before_it_runs_anything():
 
 def test_the_measure_scripts_write_each_result_once_and_only_when_it_succeeded(tmp_path):
     """measure_common.bash `once FILE CMD`: a failed command leaves no FILE; a done one is kept
-    and not run again."""
+    and not run again. `old_and_new`: the last line of the command for each model file."""
     script = f"""set -euo pipefail
 source {ROOT / "carracing" / "measure_common.bash"}
 once {tmp_path}/a.txt false || echo failed
@@ -195,7 +195,8 @@ once {tmp_path}/a.txt false || echo failed
 once {tmp_path}/a.txt echo first
 once {tmp_path}/a.txt echo second
 cat {tmp_path}/a.txt
+old_and_new {tmp_path}/b.txt old.npz new.npz printf "skipped\\nlast %s\\n"
 """
     out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout == "failed\nfirst\n"
+    assert out.stdout == "failed\nfirst\nlast old.npz\nlast new.npz\n"
