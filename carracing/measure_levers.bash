@@ -77,7 +77,6 @@ for lever in "${order[@]}"; do
     [[ -v "flags[$lever]" ]] || { echo "measure_levers: unknown lever $lever; known: ${!flags[*]}" >&2; exit 2; }
 done
 
-mkdir -p "$out/shipped"
 validate "$shipped" "$out/shipped"
 for lever in "${order[@]}"; do
     dir=$out/$lever

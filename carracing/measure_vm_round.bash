@@ -39,7 +39,7 @@ small=(--preset small)
 for file in "$best" "$fastest" "$levers/negative20/validation.txt"; do
     [[ -f $file ]] || { echo "measure_vm_round: $file is missing: run carracing/measure_levers.bash negative20 episodes8 gas_floor01 first" >&2; exit 2; }
 done
-mkdir -p "$runs" "$out/shipped_c" "$out/c"
+mkdir -p "$runs" "$out"
 
 stage() { echo; echo "== measure_vm_round: $*"; }
 
