@@ -16,6 +16,7 @@ from worldmodels.driving import (
     DrivingReport,
     episode_report,
     plot_drives,
+    points_lost,
     read_report_lines,
     report_line,
     summarize,
@@ -118,6 +119,11 @@ def test_a_saved_report_reads_back_and_sums_up_as_printed():
     summary = summarize(read_reports, 1000)
     assert (summary.laps_finished, summary.capped, summary.lost_road) == (1, 1, 1)
     assert summary.mean_gas == pytest.approx(0.375) and summary.tile_share == pytest.approx(0.75)
+    lost = points_lost(read_rewards, read_reports)  # 1000 - 605 = 95 + 250 + 0 + 50
+    assert (lost.steps, lost.tiles_lost_road, lost.tiles_other, lost.other) == (95, 250, 0, 50)
+    assert text.endswith("points below 1000 per episode: 95.0 for the steps (0.1 each), 250.0 "
+                         "for tiles not visited in the 1 that lost the road, 0.0 in the others, "
+                         "50.0 other")
     with pytest.raises(ValueError, match="no episode line"):
         read_report_lines("carracing: 0 episodes")
     with pytest.raises(ValueError, match="episode 0 is in the report twice"):
@@ -143,8 +149,9 @@ def test_the_lever_table_pairs_runs_with_their_bases(tmp_path, capsys):
     assert lever_table.main(runs) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].startswith("| run | generations (training time) | validation mean (4 tracks) |")
-    assert table[2] == "| shipped | - | 650.0 | 0 | 2 | 0 | 0.20 | 47.5 |"
-    assert table[3] == "| faster | 12 (1800 s) | 705.0 | +55.0 (6.5, above 2 SE) | 2 | 0 | 0.20 | 47.5 |"
+    assert table[2] == "| shipped | - | 650.0 | 0 | 2 | 0 | 0.20 | 47.5 | 0.0 / 66.7 |"
+    assert table[3] == ("| faster | 12 (1800 s) | 705.0 | +55.0 (6.5, above 2 SE) | 2 | 0 | 0.20 | "
+                        "47.5 | 0.0 / 66.7 |")
     write_run(tmp_path / "other_tracks", [1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0])
     assert lever_table.main([*runs, str(tmp_path / "other_tracks")]) == 2
     assert "other_tracks: other validation episodes than shipped" in capsys.readouterr().err

@@ -10,7 +10,8 @@ reward, steps with every wheel on the grass).
 
 :class:`DrivingRecorder` watches :func:`worldmodels.agent.run_episodes` step by step (its
 ``observer``); :func:`episode_report` sums one episode up, :func:`report_line` and
-:func:`summary_lines` print it and the summary over episodes, :func:`plot_drives` draws speed and
+:func:`summary_lines` print it and the summary over episodes (with :func:`points_lost`: where
+the points below 1000 went), :func:`plot_drives` draws speed and
 tiles over time for a few episodes. :func:`read_report_lines` reads the episode lines back from a
 saved report, so that tables over runs (:mod:`worldmodels.lever_table`) come from its files.
 """
@@ -200,10 +201,41 @@ def summarize(reports: list[DrivingReport], cap: int) -> DrivingSummary:
         off_road_steps=avg(r.off_road_steps for r in reports))
 
 
+@dataclass(frozen=True)
+class PointsLost:
+    """Where an episode's points below the 1000 of a perfect lap went, averaged over episodes:
+    the sum of the four is 1000 minus the mean reward."""
+
+    steps: float  # the time cost, 0.1 per environment step
+    tiles_lost_road: float  # tiles not visited, in episodes that lost the road
+    tiles_other: float  # tiles not visited, in the other episodes (too slow, or tiles skipped)
+    other: float  # the rest: leaving the playfield (-100), rounding of the tile reward
+
+
+def points_lost(rewards: np.ndarray, reports: list[DrivingReport]) -> PointsLost:
+    """Split 1000 - reward of each episode (rewards (N,), one report each) into the time cost
+    (0.1 per step), unvisited tiles (1000 x the share not visited) in the episodes that lost the
+    road and in the others, and the rest; means over episodes. An episode's tile share times
+    1000 is what its tiles earned."""
+    rewards = np.asarray(rewards, np.float64)
+    steps = np.array([0.1 * r.steps for r in reports])
+    unvisited = np.array([1000.0 * (1.0 - r.tile_share) for r in reports])
+    lost = np.array([r.longest_negative_run >= LOST_ROAD_STEPS for r in reports])
+    n = max(len(reports), 1)
+
+    def mean(values: np.ndarray) -> float:  # rounded so that float error does not print as -0.0
+        return float(np.round(values.sum() / n, 6)) + 0.0
+
+    return PointsLost(steps=mean(steps), tiles_lost_road=mean(unvisited[lost]),
+                      tiles_other=mean(unvisited[~lost]),
+                      other=mean(1000.0 - rewards - steps - unvisited))
+
+
 def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -> list[str]:
     """The report's summary over all episodes (rewards (N,), one report each; `cap` = the
     episode's step cap): where the points were lost."""
     s = summarize(reports, cap)
+    lost = points_lost(rewards, reports)
     n = s.episodes
     return [
         f"driving report over {n} episodes: mean reward {np.mean(rewards):.1f}",
@@ -216,6 +248,9 @@ def summary_lines(rewards: np.ndarray, reports: list[DrivingReport], cap: int) -
         f"  tiles visited: {100 * s.tile_share:.1f}% on average",
         f"  mean speed {s.mean_speed:.1f}, gas {s.mean_gas:.2f}, brake {s.mean_brake:.2f}, "
         f"|steer| {s.mean_abs_steer:.2f}, off road {s.off_road_steps:.0f} steps per episode",
+        f"  points below 1000 per episode: {lost.steps:.1f} for the steps (0.1 each), "
+        f"{lost.tiles_lost_road:.1f} for tiles not visited in the {s.lost_road} that lost the "
+        f"road, {lost.tiles_other:.1f} in the others, {lost.other:.1f} other",
     ]
 
 

@@ -4,8 +4,9 @@ Each run directory holds what ``carracing/measure_levers.bash`` writes there: ``
 (the scores file of ``model.py --scores``), ``validation.txt`` (the printed driving report of
 ``model.py --report``) and, for a run that trained, estool's ``*.hist.json``. The table gives per
 run its training (generations and seconds), its validation mean, its difference from each base
-run paired episode by episode (with the standard error, marked where it is above two), and the
-driving report's summary::
+run paired episode by episode (with the standard error, marked where it is above two), the
+driving report's summary and the points lost to unvisited tiles, in the episodes that lost the
+road and in the others (:func:`worldmodels.driving.points_lost`)::
 
     python -m worldmodels.lever_table --base log/measured/levers/negative20 \\
         --base log/measured/levers/shipped log/measured/levers/*/
@@ -22,7 +23,13 @@ import numpy as np
 
 from estool.argtypes import OneLineParser
 from estool.logfiles import HIST, HIST_SUFFIX
-from worldmodels.driving import DrivingSummary, read_report_lines, summarize
+from worldmodels.driving import (
+    DrivingSummary,
+    PointsLost,
+    points_lost,
+    read_report_lines,
+    summarize,
+)
 from worldmodels.experiments import CARRACING
 from worldmodels.scores import ScoresFileError, paired_difference, read_scores
 
@@ -33,7 +40,8 @@ class RunDirError(ValueError):
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory, read: its name, training, validation scores (N,) and report summary."""
+    """One run directory, read: its name, training, validation scores (N,), report summary and
+    where its points below 1000 went."""
 
     name: str
     generations: int | None  # None: not trained (the base controller played as it is)
@@ -41,6 +49,7 @@ class Run:
     seeds: list[int]
     scores: np.ndarray
     summary: DrivingSummary
+    lost: PointsLost
 
 
 def read_run(directory: str | Path) -> Run:
@@ -65,7 +74,7 @@ def read_run(directory: str | Path) -> Run:
             generations = int(rows[-1][HIST["generation"]])
             training_s = float(rows[-1][HIST["elapsed_s"]])
     return Run(directory.name, generations, training_s, data["seeds"], scores,
-               summarize(reports, CARRACING.max_frames))
+               summarize(reports, CARRACING.max_frames), points_lost(scores, reports))
 
 
 def table_lines(runs: list[Run], bases: list[Run]) -> list[str]:
@@ -77,7 +86,8 @@ def table_lines(runs: list[Run], bases: list[Run]) -> list[str]:
     episodes = len(bases[0].seeds)
     header = (["run", "generations (training time)", f"validation mean ({episodes} tracks)"]
               + [f"paired with {base.name} (standard error)" for base in bases]
-              + [f"laps finished / {episodes}", f"lost the road / {episodes}", "gas", "speed"])
+              + [f"laps finished / {episodes}", f"lost the road / {episodes}", "gas", "speed",
+                 "points of unvisited tiles: lost road / others"])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         trained = ("-" if run.generations is None
@@ -89,7 +99,7 @@ def table_lines(runs: list[Run], bases: list[Run]) -> list[str]:
             cells.append("0" if run is base else f"{diff:+.1f} ({error:.1f}{mark})")
         s = run.summary
         cells += [str(s.laps_finished), str(s.lost_road), f"{s.mean_gas:.2f}",
-                  f"{s.mean_speed:.1f}"]
+                  f"{s.mean_speed:.1f}", f"{run.lost.tiles_lost_road:.1f} / {run.lost.tiles_other:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
