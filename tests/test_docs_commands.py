@@ -169,6 +169,21 @@ def test_the_confirmation_on_fresh_tracks_is_made_from_the_committed_plays():
         assert out.stdout == ""
 
 
+def test_the_vm_round_table_is_made_from_the_committed_measurements():
+    """The last stage of carracing/measure_vm_round.bash: its lever table, from the committed
+    run folders, is the one on the results page."""
+    levers, vm_round = "log/measured/levers", "log/measured/vm_round"
+    table = subprocess.run(
+        [sys.executable, "-m", "worldmodels.lever_table", "--base", f"{levers}/negative20",
+         "--base", f"{levers}/shipped", f"{levers}/negative20", f"{vm_round}/shipped_c",
+         f"{vm_round}/c"], cwd=ROOT / "carracing", capture_output=True, text=True, timeout=120,
+        check=True).stdout
+    results = (ROOT / "docs" / "results" / "carracing.md").read_text()
+    assert "| c | 14 (1855 s) | 711.8 | -21.9 (34.9) |" in table
+    for row in table.splitlines()[2:]:
+        assert row in results
+
+
 def test_the_k_step_m_script_refuses_a_bad_action_repeat():
     """carracing/measure_k_step_m.bash K: K is checked before anything runs."""
     out = subprocess.run(["bash", str(ROOT / "carracing" / "measure_k_step_m.bash"), "two"],
