@@ -11,9 +11,9 @@ reward, steps with every wheel on the grass).
 :class:`DrivingRecorder` watches :func:`worldmodels.agent.run_episodes` step by step (its
 ``observer``); :func:`episode_report` sums one episode up, :func:`report_line` and
 :func:`summary_lines` print it and the summary over episodes (with :func:`points_lost`: where
-the points below 1000 went), :func:`plot_drives` draws speed and
-tiles over time for a few episodes. :func:`read_report_lines` reads the episode lines back from a
-saved report, so that tables over runs (:mod:`worldmodels.lever_table`) come from its files.
+the points below 1000 went), :func:`plot_drives` draws speed and tiles over time for a few
+episodes. :func:`read_report_lines` reads the episode lines back from a saved report, so that
+tables over runs (:mod:`worldmodels.lever_table`) come from its files.
 """
 
 from __future__ import annotations
