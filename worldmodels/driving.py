@@ -32,6 +32,7 @@ from worldmodels.agent import all_wheels_off_road
 # Columns of one recorded agent step (DrivingRecorder.rows).
 _STEP, _SPEED, _STEER, _GAS, _BRAKE, _TILES, _REWARD, _OFF_ROAD, _LAP = range(9)
 COLUMNS = 9
+LOST_ROAD_STEPS = 100  # a run of negative reward this long: the car lost the road (or stopped)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,12 @@ class DrivingReport:
     def tile_share(self) -> float:
         """Visited tiles / all tiles, in [0, 1]."""
         return self.tiles / max(self.total_tiles, 1)
+
+    @property
+    def lost_road(self) -> bool:
+        """A run of LOST_ROAD_STEPS or more steps of negative reward: the car lost the road (or
+        stopped)."""
+        return self.longest_negative_run >= LOST_ROAD_STEPS
 
 
 class DrivingRecorder:
@@ -158,8 +165,6 @@ def read_report_lines(text: str) -> tuple[np.ndarray, list[DrivingReport]]:
     return (np.array([found[n][0] for n in numbers]), [found[n][1] for n in numbers])
 
 
-LOST_ROAD_STEPS = 100  # a run of negative reward this long: the car lost the road (or stopped)
-
 
 @dataclass(frozen=True)
 class DrivingSummary:
@@ -193,7 +198,7 @@ def summarize(reports: list[DrivingReport], cap: int) -> DrivingSummary:
         episodes=len(reports), laps_finished=len(finished),
         mean_lap_steps=avg(r.steps for r in finished), capped=len(capped),
         capped_still_gaining=sum(r.last_new_tile_step >= cap - 50 for r in capped),
-        lost_road=sum(r.longest_negative_run >= LOST_ROAD_STEPS for r in reports),
+        lost_road=sum(r.lost_road for r in reports),
         tile_share=avg(r.tile_share for r in reports),
         mean_speed=avg(r.mean_speed for r in reports), mean_gas=avg(r.mean_gas for r in reports),
         mean_brake=avg(r.mean_brake for r in reports),
@@ -220,7 +225,7 @@ def points_lost(rewards: np.ndarray, reports: list[DrivingReport]) -> PointsLost
     rewards = np.asarray(rewards, np.float64)
     steps = np.array([0.1 * r.steps for r in reports])
     unvisited = np.array([1000.0 * (1.0 - r.tile_share) for r in reports])
-    lost = np.array([r.longest_negative_run >= LOST_ROAD_STEPS for r in reports])
+    lost = np.array([r.lost_road for r in reports], dtype=bool)
     n = max(len(reports), 1)
 
     def mean(values: np.ndarray) -> float:  # rounded so that float error does not print as -0.0
