@@ -165,7 +165,6 @@ def read_report_lines(text: str) -> tuple[np.ndarray, list[DrivingReport]]:
     return (np.array([found[n][0] for n in numbers]), [found[n][1] for n in numbers])
 
 
-
 @dataclass(frozen=True)
 class DrivingSummary:
     """Episodes summed up: where their points were lost. Counts are episodes; means are over
